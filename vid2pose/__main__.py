@@ -1,0 +1,3 @@
+from vid2pose.cli import main
+
+main()

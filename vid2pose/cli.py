@@ -1,0 +1,104 @@
+"""The `vid2pose` command line. Parses options, then calls one function per command; no logic here."""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from vid2pose import __version__
+from vid2pose.errors import EXIT_INTERRUPTED, EXIT_USAGE, Vid2PoseError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
+                  help="Turn ordinary videos into human motion: 2D keypoints, 3D joints, BVH, meshes.")
+
+DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda: where network stages run.")
+DebugOpt = typer.Option(False, "--debug", help="Show full tracebacks.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"vid2pose {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    pass
+
+
+@app.command()
+def pose2d(
+    inputs: List[str] = typer.Argument(..., help="Video file(s), a folder of videos, a folder of images or an image glob."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output JSON file, or a folder for several videos."),
+    backend: str = typer.Option("mediapipe", "--pose2d", help="2D backend: mediapipe (default, offline), rtmpose, yolo."),
+    backend_weights: Optional[Path] = typer.Option(None, "--pose2d-weights", help="Model file for the 2D backend."),
+    person: str = typer.Option("main", "--person", help="main (most present, largest person), all, or a track ID."),
+    start: Optional[float] = typer.Option(None, "--start", help="Start time in seconds."),
+    end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
+    overlay: Optional[Path] = typer.Option(None, "--overlay", help="Also write the video with skeletons drawn (a folder in batch mode)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for videos in subfolders too."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip inputs whose output already exists (resume)."),
+    json_summary: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
+    fps: float = typer.Option(30.0, "--fps", help="Frame rate of image sequences."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Frames given to the 2D network at once."),
+    device: str = DeviceOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Find every person in every frame and write their 2D keypoints to JSON."""
+    from vid2pose.commands import run_pose2d
+
+    code = run_pose2d(inputs=inputs, out=out, backend=backend, backend_weights=backend_weights, person=person,
+                      start=start, end=end, overlay=overlay, recursive=recursive, skip_existing=skip_existing,
+                      json_summary=json_summary, fps=fps, batch_size=batch_size, device=device, debug=debug)
+    raise typer.Exit(code)
+
+
+@app.command()
+def info(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Versions, devices, and which backends and weights are available."""
+    from vid2pose.commands import run_info
+
+    raise typer.Exit(run_info(json_out))
+
+
+@app.command()
+def weights(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Every model the tool knows: present or missing, file name, source and licence."""
+    from vid2pose.commands import run_weights
+
+    raise typer.Exit(run_weights(json_out))
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    try:
+        code = app(standalone_mode=False)
+    except Vid2PoseError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        code = e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except Exception as e:
+        # Typer's parser errors (its click may be vendored: recognise them by shape, not by import).
+        if type(e).__name__ == "Abort":
+            print("interrupted", file=sys.stderr)
+            code = EXIT_INTERRUPTED
+        elif hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int):
+            e.show()
+            code = e.exit_code  # 2 for usage errors
+        else:
+            if debug:
+                traceback.print_exc()
+            print(f"error: internal error: {type(e).__name__}: {e} (run with --debug for details)",
+                  file=sys.stderr)
+            code = 1
+    sys.exit(code if isinstance(code, int) else 0)

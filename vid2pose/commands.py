@@ -1,0 +1,149 @@
+"""One function per CLI command: wires options to the stages and prints results."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import platform
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from vid2pose import __version__
+from vid2pose.batch import BatchResult, Job, plan_jobs, run_jobs
+from vid2pose.errors import UsageError
+from vid2pose.progress import Reporter
+
+stdout = Console()
+
+
+def _check_person(person: str) -> str:
+    if person in ("main", "all") or person.isdigit():
+        return person
+    raise UsageError(f"--person must be main, all or a track ID (a number), not {person!r}")
+
+
+def print_summary(result: BatchResult, json_summary: bool) -> None:
+    if json_summary:
+        print(json.dumps(result.as_dict(), indent=2))
+        return
+    if not result.batch:
+        return
+    table = Table(title="vid2pose", show_lines=False)
+    for col in ("input", "status", "frames", "people", "seconds", "output / error"):
+        table.add_column(col, overflow="fold")
+    style = {"ok": "green", "failed": "red", "skipped": "dim"}
+    for r in result.results:
+        table.add_row(r.input, f"[{style[r.status]}]{r.status}[/]", str(r.frames), str(r.people),
+                      f"{r.seconds:.1f}", r.error or r.output)
+    stdout.print(table)
+    stdout.print(f"{result.count('ok')} ok, {result.count('failed')} failed, {result.count('skipped')} skipped")
+
+
+def run_pose2d(*, inputs, out, backend, backend_weights, person, start, end, overlay, recursive,
+               skip_existing, json_summary, fps, batch_size, device, debug) -> int:
+    from vid2pose.device import resolve_device
+    from vid2pose.pipeline import Pose2DOptions, pose2d_one
+    from vid2pose.pose2d import create_backend
+
+    opts = Pose2DOptions(person=_check_person(person), start=start, end=end, batch_size=max(1, batch_size),
+                         image_fps=fps)
+    if fps <= 0:
+        raise UsageError("--fps must be positive")
+    jobs, is_batch = plan_jobs(inputs, out, overlay, recursive)
+    todo = [j for j in jobs if not (skip_existing and j.output.exists())]
+    model = create_backend(backend, backend_weights, resolve_device(device)) if todo else None  # loaded once
+
+    def work(job: Job, reporter: Reporter):
+        return pose2d_one(job.spec, job.output, job.overlay, model, opts, reporter, job.label)
+
+    try:
+        with Reporter() as reporter:
+            result = run_jobs(jobs, is_batch, work, reporter, skip_existing=skip_existing, debug=debug)
+    finally:
+        if model is not None:
+            model.close()
+    print_summary(result, json_summary)
+    return result.exit_code
+
+
+def _version_of(module: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        from importlib.metadata import version
+
+        dist = {"cv2": "opencv-python-headless", "ai_edge_litert": "ai-edge-litert"}.get(module, module)
+        return version(dist)
+    except Exception:
+        return "installed"
+
+
+def collect_info() -> dict:
+    from vid2pose.pose2d import BACKENDS
+    from vid2pose.weights import WEIGHTS, find
+
+    info = {"vid2pose": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
+            "packages": {m: _version_of(m) for m in ("torch", "numpy", "cv2", "mediapipe", "ai_edge_litert",
+                                                      "onnxruntime", "ultralytics", "smplx", "trimesh", "anny")}}
+    devices = ["cpu"]
+    if info["packages"]["torch"]:
+        import torch
+
+        if torch.cuda.is_available():
+            devices += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    info["devices"] = devices
+    needs = {"mediapipe": ["mediapipe", "ai_edge_litert"], "rtmpose": ["onnxruntime"], "yolo": ["ultralytics"]}
+    info["backends"] = {name: {"packages": all(info["packages"].get(m) for m in needs.get(name, []))}
+                        for name in BACKENDS}
+    info["weights"] = {name: (str(find(name)) if find(name) else ("bundled" if w.bundled_with else None))
+                       for name, w in WEIGHTS.items()}
+    return info
+
+
+def run_info(json_out: bool) -> int:
+    info = collect_info()
+    if json_out:
+        print(json.dumps(info, indent=2))
+        return 0
+    stdout.print(f"vid2pose {info['vid2pose']}  Python {info['python']}  {info['platform']}")
+    stdout.print("devices: " + ", ".join(info["devices"]))
+    t = Table(title="packages")
+    t.add_column("package")
+    t.add_column("version")
+    for k, v in info["packages"].items():
+        t.add_row(k, v or "[dim]not installed[/]")
+    stdout.print(t)
+    t = Table(title="2D backends")
+    t.add_column("backend")
+    t.add_column("packages")
+    for k, v in info["backends"].items():
+        t.add_row(k, "[green]installed[/]" if v["packages"] else "[red]missing[/]")
+    stdout.print(t)
+    stdout.print("weights: run `vid2pose weights`")
+    return 0
+
+
+def run_weights(json_out: bool) -> int:
+    from vid2pose.weights import WEIGHTS, find
+
+    rows = []
+    for name, w in WEIGHTS.items():
+        path = find(name)
+        status = "present" if path else ("bundled" if w.bundled_with else "missing")
+        rows.append({"name": name, "task": w.task, "status": status, "file": w.filename,
+                     "path": str(path) if path else None, "source": w.source, "licence": w.licence,
+                     "description": w.description})
+    if json_out:
+        print(json.dumps(rows, indent=2))
+        return 0
+    t = Table(title="models vid2pose knows (files go in weights/ or ~/.cache/vid2pose/weights)")
+    for col in ("name", "task", "status", "file", "licence", "source"):
+        t.add_column(col, overflow="fold")
+    colour = {"present": "green", "bundled": "green", "missing": "yellow"}
+    for r in rows:
+        t.add_row(r["name"], r["task"], f"[{colour[r['status']]}]{r['status']}[/]", r["file"], r["licence"],
+                  r["source"])
+    stdout.print(t)
+    return 0

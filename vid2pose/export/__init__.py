@@ -1,0 +1,1 @@
+"""Writers of what the tool produces (JSON, overlay video; later BVH and meshes)."""

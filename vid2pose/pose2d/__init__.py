@@ -1,0 +1,25 @@
+"""2D person detection + keypoints. Backends are chosen by name from BACKENDS."""
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+from vid2pose.errors import UsageError
+from vid2pose.pose2d.base import Pose2DBackend
+
+# --pose2d name -> (module, factory function). Imported only when chosen, so a
+# missing optional package only matters to the user who picks that backend.
+BACKENDS: dict[str, tuple[str, str]] = {
+    "mediapipe": ("vid2pose.pose2d.mediapipe_backend", "create"),
+    "rtmpose": ("vid2pose.pose2d.rtmpose_backend", "create"),
+    "yolo": ("vid2pose.pose2d.yolo_backend", "create"),
+}
+DEFAULT_BACKEND = "mediapipe"
+
+
+def create_backend(name: str, weights: Path | None = None, device: str = "cpu") -> Pose2DBackend:
+    """Build the backend called ``name``; ``weights`` overrides its model file (--pose2d-weights)."""
+    if name not in BACKENDS:
+        raise UsageError(f"unknown 2D backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    module, factory = BACKENDS[name]
+    return getattr(import_module(module), factory)(weights=weights, device=device)
