@@ -1,0 +1,1 @@
+"""Body-mesh recovery helpers (SMPL-based video mesh models and their pre/post-processing)."""
