@@ -1,6 +1,6 @@
 """Speed and peak memory of the 2D stage (detector + keypoints + tracking) at 480p, 720p and 1080p.
 
-    python benchmarks/pose2d.py [--video samples/walk.mp4] [--backend mediapipe] [--frames 90]
+    python benchmarks/pose2d.py [--video samples/dance.mp4] [--backend mediapipe] [--frames 90]
 
 Frames of the video are scaled to each height (keeping the aspect ratio), so the person and the motion
 are the same at every size. Each size runs in its own process, so peak memory (max RSS) is per size.
@@ -59,7 +59,7 @@ def measure(video: str, backend_name: str, height: int, frames: int, batch: int)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--video", default=str(REPO / "samples" / "walk.mp4"))
+    ap.add_argument("--video", default=str(REPO / "samples" / "dance.mp4"))
     ap.add_argument("--backend", default="mediapipe")
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--batch", type=int, default=8)
