@@ -61,6 +61,23 @@ def test_occlusion_keeps_the_id_and_marks_the_gap():
     assert walker.gaps() == [(20, 29)]
 
 
+def test_a_fast_move_while_unseen_is_stitched():
+    # Someone jumps down: unseen for 8 frames, reappears lower and larger, too far for box overlap.
+    frames = []
+    for i in range(60):
+        walker = person(400 - 4 * i, 200)
+        if i < 30:
+            frames.append([person(100 + i, 20, 30, 80), walker])
+        elif i < 38:
+            frames.append([walker])
+        else:
+            frames.append([person(200 + 3 * (i - 38), 60, 40, 110), walker])
+    tracks = run(frames)
+    assert len(tracks) == 2
+    jumper = next(t for t in tracks if t.bboxes[0, 1] < 100)
+    assert len(jumper) == 52 and jumper.gaps() == [(30, 37)]
+
+
 def test_long_absence_starts_a_new_track():
     frames = [[person(100, 50)] if i < 10 or i >= 70 else [] for i in range(80)]
     assert len(run(frames, max_gap=1.0)) == 2

@@ -95,9 +95,41 @@ class Tracker:
         t.box, t.kp, t.last_frame = p.bbox.astype(np.float32), p.h36m, frame
         t.rows.append((frame, time, p))
 
+    def _stitch(self, tracks: list[_Live]) -> list[_Live]:
+        """Join a track that ended to one that started soon after near where it ended.
+
+        Matching frame to frame fails when someone moves fast while unseen (a jump, a
+        fall); joining whole tracks is safe when exactly one track could continue
+        exactly one other, and the two never coexist.
+        """
+        tracks = sorted(tracks, key=lambda t: t.rows[0][0])
+
+        def near(a: _Live, b: _Live) -> bool:
+            gap = b.rows[0][0] - a.last_frame
+            if not 0 < gap <= self.max_gap_frames:
+                return False
+            # the person's usual size, not the last box (a crouch or a jump shrinks it)
+            size = float(np.median([np.max(r[2].bbox[2:] - r[2].bbox[:2]) for r in a.rows[-30:]]))
+            end, start = (a.box[:2] + a.box[2:]) / 2, (b.rows[0][2].bbox[:2] + b.rows[0][2].bbox[2:]) / 2
+            return float(np.linalg.norm(start - end)) < 1.5 * size
+
+        merged = True
+        while merged:
+            merged = False
+            for a in tracks:
+                nexts = [b for b in tracks if near(a, b)]
+                if len(nexts) == 1 and [x for x in tracks if near(x, nexts[0])] == [a]:
+                    b = nexts[0]
+                    a.rows += b.rows
+                    a.box, a.kp, a.last_frame = b.box, b.kp, b.last_frame
+                    tracks.remove(b)
+                    merged = True
+                    break
+        return tracks
+
     def finish(self, min_frames: int = 3) -> list[Track]:
         """All tracks seen in at least ``min_frames`` frames, numbered 1, 2, ... by first appearance."""
-        everything = sorted(self.done + self.live, key=lambda t: (t.rows[0][0], t.track_id))
+        everything = sorted(self._stitch(self.done + self.live), key=lambda t: (t.rows[0][0], t.track_id))
         tracks = []
         for t in everything:
             if len(t.rows) < min_frames:
