@@ -38,6 +38,7 @@ def pose2d(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output JSON file, or a folder for several videos."),
     backend: str = typer.Option("mediapipe", "--pose2d", help="2D backend: mediapipe (default, offline), rtmpose, yolo."),
     backend_weights: Optional[Path] = typer.Option(None, "--pose2d-weights", help="Model file for the 2D backend."),
+    trust_weights: bool = typer.Option(False, "--trust-weights", help="Allow weights files that need full unpickling (only for files you trust)."),
     person: str = typer.Option("main", "--person", help="main (most present, largest person), all, or a track ID."),
     start: Optional[float] = typer.Option(None, "--start", help="Start time in seconds."),
     end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
@@ -53,7 +54,8 @@ def pose2d(
     """Find every person in every frame and write their 2D keypoints to JSON."""
     from vid2pose.commands import run_pose2d
 
-    code = run_pose2d(inputs=inputs, out=out, backend=backend, backend_weights=backend_weights, person=person,
+    code = run_pose2d(inputs=inputs, out=out, backend=backend, backend_weights=backend_weights,
+                      trust_weights=trust_weights, person=person,
                       start=start, end=end, overlay=overlay, recursive=recursive, skip_existing=skip_existing,
                       json_summary=json_summary, fps=fps, batch_size=batch_size, device=device, debug=debug)
     raise typer.Exit(code)

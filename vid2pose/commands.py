@@ -41,7 +41,7 @@ def print_summary(result: BatchResult, json_summary: bool) -> None:
     stdout.print(f"{result.count('ok')} ok, {result.count('failed')} failed, {result.count('skipped')} skipped")
 
 
-def run_pose2d(*, inputs, out, backend, backend_weights, person, start, end, overlay, recursive,
+def run_pose2d(*, inputs, out, backend, backend_weights, trust_weights, person, start, end, overlay, recursive,
                skip_existing, json_summary, fps, batch_size, device, debug) -> int:
     from vid2pose.device import resolve_device
     from vid2pose.pipeline import Pose2DOptions, pose2d_one
@@ -53,7 +53,7 @@ def run_pose2d(*, inputs, out, backend, backend_weights, person, start, end, ove
         raise UsageError("--fps must be positive")
     jobs, is_batch = plan_jobs(inputs, out, overlay, recursive)
     todo = [j for j in jobs if not (skip_existing and j.output.exists())]
-    model = create_backend(backend, backend_weights, resolve_device(device)) if todo else None  # loaded once
+    model = create_backend(backend, backend_weights, resolve_device(device), trust_weights) if todo else None  # loaded once
 
     def work(job: Job, reporter: Reporter):
         return pose2d_one(job.spec, job.output, job.overlay, model, opts, reporter, job.label)

@@ -15,11 +15,18 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "yolo": ("vid2pose.pose2d.yolo_backend", "create"),
 }
 DEFAULT_BACKEND = "mediapipe"
+PICKLED_WEIGHTS = {"yolo"}  # backends whose weights files are Python pickles
 
 
-def create_backend(name: str, weights: Path | None = None, device: str = "cpu") -> Pose2DBackend:
-    """Build the backend called ``name``; ``weights`` overrides its model file (--pose2d-weights)."""
+def create_backend(name: str, weights: Path | None = None, device: str = "cpu",
+                   trust: bool = False) -> Pose2DBackend:
+    """Build the backend called ``name``; ``weights`` overrides its model file (--pose2d-weights).
+
+    ``trust`` (--trust-weights) lets a backend whose files are pickles (yolo's .pt) load
+    ones that hold arbitrary Python objects; the others have no code in their files.
+    """
     if name not in BACKENDS:
         raise UsageError(f"unknown 2D backend {name!r}; choose one of: {', '.join(BACKENDS)}")
     module, factory = BACKENDS[name]
-    return getattr(import_module(module), factory)(weights=weights, device=device)
+    extra = {"trust": True} if trust and name in PICKLED_WEIGHTS else {}
+    return getattr(import_module(module), factory)(weights=weights, device=device, **extra)
