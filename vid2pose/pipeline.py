@@ -39,6 +39,8 @@ def analyse_2d(source: VideoSource, backend: Pose2DBackend, opts: Pose2DOptions,
     """Stream the selected frames through the backend and the tracker (all tracks kept)."""
     first, last = source.frame_range(opts.start, opts.end)
     tracker = Tracker(source.meta.fps, max_gap=opts.max_gap)
+    if hasattr(backend, "fps"):  # backends that smooth over time need the true frame rate
+        backend.fps = source.meta.fps
     backend.reset()
     batch: list[Frame] = []
     n_frames = 0

@@ -11,9 +11,12 @@ reproduced stage by stage (options from the wheel's compiled graphs, see blazepo
    landmarks mapped back through the inverse crop transform;
 3. on the next frame each person's ROI comes from their auxiliary landmarks 33/34
    (one-euro smoothed, as MediaPipe does) instead of a new detection. Unlike MediaPipe,
-   the detector still runs on every frame (``detect_interval``) to pick up people who
-   walk in; detections that fall on someone already found are skipped, and people whose
-   landmarks duplicate another's are dropped.
+   the detector keeps running to pick up people who walk in: on the whole frame and on
+   squares of the short side (small far-away people) while nobody is followed, one of
+   these regions per frame while someone is (``tile_detection``, ``detect_interval``).
+   Detections that fall on someone already found are skipped, a new person must have
+   presence >= ``min_new_presence``, and people whose landmarks duplicate another's are
+   dropped. At most ``max_people`` per frame.
 4. with ``smooth=True`` (MediaPipe's default ``smooth_landmarks``) the 33 landmarks get
    MediaPipe's one-euro filter and visibility its low-pass filter, per person. The
    filters assume ``fps`` frames per second (30, as the legacy Python API does).
