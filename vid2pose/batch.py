@@ -54,20 +54,35 @@ class BatchResult:
                 "files": [asdict(r) for r in self.results]}
 
 
-def _videos_in(folder: Path, recursive: bool) -> list[Path]:
+def _is_json(p: Path) -> bool:
+    return p.suffix.lower() == ".json"
+
+
+def _videos_in(folder: Path, recursive: bool, accept=is_video_file) -> list[Path]:
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and is_video_file(p) and not p.name.startswith("."))
+    return sorted(p for p in it if p.is_file() and accept(p) and not p.name.startswith("."))
 
 
 def plan_jobs(inputs: Sequence[str], out: Path | None, overlay: Path | None, recursive: bool,
-              suffix: str = ".json") -> tuple[list[Job], bool]:
-    """Turn the command line's inputs into jobs. Returns (jobs, is_batch)."""
+              suffix: str = ".json", kind: str = "video") -> tuple[list[Job], bool]:
+    """Turn the command line's inputs into jobs. Returns (jobs, is_batch).
+
+    kind "video": videos, image folders and globs; kind "json": vid2pose JSON files (for `lift`).
+    """
+    accept = _is_json if kind == "json" else is_video_file
+    what = "JSON files" if kind == "json" else "videos"
     if not inputs:
-        raise UsageError("give a video, a folder of videos, a folder of images, or an image glob")
+        raise UsageError("give a video, a folder of videos, a folder of images, or an image glob"
+                         if kind == "video" else "give a vid2pose JSON file or a folder of them")
     paths = [Path(s).expanduser() for s in inputs]
     # A single video / image folder / glob: one job, --out is a file.
     single = None
-    if len(inputs) == 1:
+    if kind == "json":
+        if len(inputs) == 1 and paths[0].is_file():
+            single = inputs[0]
+        elif len(inputs) == 1 and not paths[0].exists():
+            raise UsageError(f"{inputs[0]}: no such file or folder")
+    elif len(inputs) == 1:
         s, p = inputs[0], paths[0]
         if has_glob(s) and not p.exists():
             single = s
@@ -75,7 +90,7 @@ def plan_jobs(inputs: Sequence[str], out: Path | None, overlay: Path | None, rec
             raise UsageError(f"{s}: no such file or folder")
         elif p.is_file():
             single = s
-        elif not _videos_in(p, recursive) and list_images(p):
+        elif not _videos_in(p, recursive, accept) and list_images(p):
             single = s
     elif all(p.is_file() and is_image_file(p) for p in paths):
         single = sorted(paths)  # the shell expanded an image glob
@@ -90,19 +105,19 @@ def plan_jobs(inputs: Sequence[str], out: Path | None, overlay: Path | None, rec
 
     # Batch: every video in the folders / list; --out is a folder mirroring the inputs' layout.
     if out is None:
-        raise UsageError("--out DIR is needed when the input is a folder or several videos")
+        raise UsageError(f"--out DIR is needed when the input is a folder or several {what}")
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} must be a folder when the input is a folder or several videos")
+        raise UsageError(f"--out {out} must be a folder when the input is a folder or several {what}")
     found: list[tuple[Path, Path]] = []  # (video, path relative to its input)
     for s, p in zip(inputs, paths):
         if not p.exists():
             raise UsageError(f"{s}: no such file or folder")
         if p.is_dir():
-            found += [(v, v.relative_to(p)) for v in _videos_in(p, recursive)]
+            found += [(v, v.relative_to(p)) for v in _videos_in(p, recursive, accept)]
         else:
             found.append((p, Path(p.name)))
     if not found:
-        raise UsageError(f"no videos found in {', '.join(inputs)}"
+        raise UsageError(f"no {what} found in {', '.join(inputs)}"
                          + ("" if recursive else " (add --recursive to look in subfolders)"))
     stems = [rel.with_suffix("") for _, rel in found]
     jobs = []

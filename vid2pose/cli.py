@@ -62,6 +62,33 @@ def pose2d(
 
 
 @app.command()
+def lift(
+    inputs: List[str] = typer.Argument(..., help="vid2pose JSON file(s) from `pose2d`, or a folder of them."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output JSON (2D + 3D), or a folder."),
+    lifter: str = typer.Option("ssr-stf", "--lifter", help="ssr-stf (default), motionagformer-xs/s/b/l, motionbert, motionbert-lite."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file for the lifter."),
+    trust_weights: bool = typer.Option(False, "--trust-weights", help="Allow checkpoints that need full unpickling (only files you trust)."),
+    height: float = typer.Option(1.70, "--height", help="Person's height in metres: sets the metric scale."),
+    focal: Optional[float] = typer.Option(None, "--focal", help="Focal length in pixels (default: 60 degree field of view)."),
+    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Flip test-time averaging (default: as the lifter was released)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Windows per forward pass."),
+    half: bool = typer.Option(False, "--half", help="Half precision (CUDA only)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for JSON files in subfolders too."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip inputs whose output already exists."),
+    json_summary: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
+    device: str = DeviceOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Lift the 2D keypoints of a `pose2d` JSON to metric 3D joints."""
+    from vid2pose.commands import run_lift
+
+    raise typer.Exit(run_lift(inputs=inputs, out=out, lifter=lifter, weights=weights, trust_weights=trust_weights,
+                              height=height, focal=focal, flip=flip, batch_size=batch_size, half=half,
+                              recursive=recursive, skip_existing=skip_existing, json_summary=json_summary,
+                              device=device, debug=debug))
+
+
+@app.command()
 def info(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Versions, devices, and which backends and weights are available."""
     from vid2pose.commands import run_info

@@ -68,6 +68,60 @@ def run_pose2d(*, inputs, out, backend, backend_weights, trust_weights, person, 
     return result.exit_code
 
 
+def run_lift(*, inputs, out, lifter, weights, trust_weights, height, focal, flip, batch_size, half, recursive,
+             skip_existing, json_summary, device, debug) -> int:
+    from vid2pose.device import resolve_device
+    from vid2pose.export.json_io import add_pose3d, read_json, tracks_from_document, write_json
+    from vid2pose.lift.lifting import LiftSettings, lift_track
+    from vid2pose.lift.loading import load_lifter
+    from vid2pose.lift.sequence import LiftOptions
+
+    if height <= 0.5 or height > 2.6:
+        raise UsageError("--height is the person's height in metres (between 0.5 and 2.6)")
+    if focal is not None and focal <= 0:
+        raise UsageError("--focal is a focal length in pixels (> 0)")
+    jobs, is_batch = plan_jobs(inputs, out, None, recursive, suffix="_3d.json", kind="json")
+    for j in jobs:
+        if not is_batch and Path(j.spec).resolve() == j.output.resolve():
+            raise UsageError("--out would overwrite the input; choose another file name")
+    todo = [j for j in jobs if not (skip_existing and j.output.exists())]
+    dev = resolve_device(device)
+    model = load_lifter(lifter, weights, dev, trust_weights) if todo else None  # loaded once
+    settings = LiftSettings(height=height, focal=focal,
+                            options=LiftOptions(flip=flip, batch_size=max(1, batch_size), half=half))
+
+    def work(job: Job, reporter: Reporter):
+        doc = read_json(job.spec)
+        meta, tracks, _ = tracks_from_document(doc)
+        if not tracks:
+            from vid2pose.errors import NoPersonError
+
+            raise NoPersonError(f"{job.label}: the file has no person to lift")
+        with reporter.task(f"3D {job.label}", len(tracks)) as advance:
+            lifted = []
+            for t in tracks:
+                lifted.append(lift_track(t, meta, model, settings))
+                advance(1)
+        from vid2pose.lift.metric import default_focal
+
+        info = {"lifter": model.spec.name, "weights": {"name": model.weights.name, "file": model.weights.file,
+                                                        "sha256": model.weights.sha256},
+                "height_m": float(height), "focal_px": float(focal or default_focal(meta.width, meta.height)),
+                "focal_assumed": focal is None, "flip": bool(model.spec.flip if flip is None else flip),
+                "lifter_fps": model.spec.fps, "clip_len": model.spec.clip_len}
+        write_json(job.output, add_pose3d(doc, lifted, info))
+        n = sum(len(t.frames) for t in lifted)
+
+        class Rep:
+            frames, frames_with_person, people = n, n, len(lifted)
+        return Rep
+
+    with Reporter() as reporter:
+        result = run_jobs(jobs, is_batch, work, reporter, skip_existing=skip_existing, debug=debug)
+    print_summary(result, json_summary)
+    return result.exit_code
+
+
 def _version_of(module: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return None
@@ -81,6 +135,7 @@ def _version_of(module: str) -> str | None:
 
 
 def collect_info() -> dict:
+    import vid2pose.lift.registry  # noqa: F401  (registers the lifters' weights)
     from vid2pose.pose2d import BACKENDS
     from vid2pose.weights import WEIGHTS, find
 
@@ -126,6 +181,7 @@ def run_info(json_out: bool) -> int:
 
 
 def run_weights(json_out: bool) -> int:
+    import vid2pose.lift.registry  # noqa: F401  (registers the lifters' weights)
     from vid2pose.weights import WEIGHTS, find
 
     rows = []

@@ -79,6 +79,61 @@ register(WeightsSpec(
     licence="AGPL-3.0 (Ultralytics)",
     description="Ultralytics YOLO11n-pose, COCO-17 keypoints (yolo 2D backend, optional extra)",
 ))
+# GLoT mesh chain (spec glot.md 3-4). None of these files may be redistributed by us: user downloads.
+_GLOT_DRIVE = "https://drive.google.com/drive/folders/1PXWeHeo1e5gyXqLpEhIpatlNLd-8lpmc"
+_GLOT_LICENCE = ("GLoT README says MIT (the repo has no LICENSE file; many files keep VIBE's MPG "
+                 "non-commercial header); the checkpoints embed SMPL model arrays (SMPL licence, non-commercial)")
+register(WeightsSpec(
+    name="glot-3dpw", task="mesh", filename="table1_3dpw_weights.pth.tar",
+    source=f"GLoT authors' Google Drive folder {_GLOT_DRIVE} (github.com/sxl142/GLoT)",
+    licence=_GLOT_LICENCE,
+    description="GLoT video mesh recovery, Table 1 3DPW model (the official demo's config; default)",
+))
+register(WeightsSpec(
+    name="glot-h36m-mpii3d", task="mesh", filename="table1_h36m_mpii3d_weights.pth.tar",
+    source=f"GLoT authors' Google Drive folder {_GLOT_DRIVE} (github.com/sxl142/GLoT)",
+    licence=_GLOT_LICENCE,
+    description="GLoT, Table 1 Human3.6M / MPI-INF-3DHP model",
+))
+register(WeightsSpec(
+    name="glot-3dpw-no3dpwtrain", task="mesh", filename="table2_3dpw_weights.pth.tar",
+    source=f"GLoT authors' Google Drive folder {_GLOT_DRIVE} (github.com/sxl142/GLoT)",
+    licence=_GLOT_LICENCE,
+    description="GLoT, Table 2 3DPW model (trained without 3DPW)",
+))
+register(WeightsSpec(
+    name="spin-resnet50", task="mesh", filename="spin_model_checkpoint.pth.tar",
+    source=f"GLoT base_data folder {_GLOT_DRIVE}; also in VIBE's vibe_data.zip and TCMR's base_data.zip; "
+           "it is SPIN's http://visiondata.cis.upenn.edu/spin/model_checkpoint.pt (rename it)",
+    licence="SPIN code and release: BSD-3-Clause (github.com/nkolot/SPIN); trained on research-only datasets "
+            "(Human3.6M, MPI-INF-3DHP, ...) with SMPL fits; the VIBE bundle's own terms are MPG non-commercial "
+            "research only",
+    description="SPIN/HMR ResNet-50 trunk: the per-frame 2048-d image features GLoT reads",
+))
+register(WeightsSpec(
+    name="smpl-neutral", task="body", filename="smpl/SMPL_NEUTRAL.pkl",
+    source="https://smplify.is.tue.mpg.de (basicModel_neutral_lbs_10_207_0_v1.0.0.pkl, the file GLoT uses) "
+           "or https://smpl.is.tue.mpg.de (SMPL for Python v1.1.0, basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl); "
+           "free registration, then rename to SMPL_NEUTRAL.pkl",
+    licence="SMPL / SMPLify model licence: non-commercial research only, registration required, no redistribution",
+    description="SMPL neutral body model (6890 vertices) for GLoT meshes; --smpl-dir or weights/smpl/",
+))
+register(WeightsSpec(
+    name="smpl-j-regressor-extra", task="body", filename="smpl/J_regressor_extra.npy",
+    source="SPIN data bundle http://visiondata.cis.upenn.edu/spin/data.tar.gz (data/J_regressor_extra.npy); "
+           f"also in GLoT's base_data {_GLOT_DRIVE}",
+    licence="shipped with SPIN (BSD-3-Clause); a regressor defined on the SMPL mesh, only usable with SMPL "
+            "(non-commercial)",
+    description="9 extra joints (LSP/MPII/H36M head, neck, ...) of GLoT's 49-joint set",
+))
+register(WeightsSpec(
+    name="smpl-j-regressor-h36m", task="body", filename="smpl/J_regressor_h36m.npy",
+    source="SPIN data bundle http://visiondata.cis.upenn.edu/spin/data.tar.gz (data/J_regressor_h36m.npy); "
+           f"also in GLoT's base_data {_GLOT_DRIVE}",
+    licence="shipped with SPIN (BSD-3-Clause); a regressor defined on the SMPL mesh, only usable with SMPL "
+            "(non-commercial)",
+    description="Human3.6M 17 joints from SMPL vertices",
+))
 
 
 def weights_dirs() -> list[Path]:
@@ -158,5 +213,5 @@ def load_torch_checkpoint(path: Path | str, trust: bool = False):
         raise WeightsError(
             f"{path.name} holds Python objects beyond tensors, and loading it could run code from the "
             "file; pass --trust-weights if you trust where it came from") from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except Exception as e:  # torch raises many types on foreign bytes (KeyError, RuntimeError, EOFError...)
         raise WeightsError(f"{path.name} is not a readable PyTorch checkpoint ({type(e).__name__})") from e

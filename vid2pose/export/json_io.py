@@ -1,6 +1,7 @@
 """The vid2pose JSON file: schema, writer, reader and validator.
 
-Schema "vid2pose.poses", version 1 (documented in docs/json-format.md):
+Schema "vid2pose.poses", version 2 (documented in docs/json-format.md). Version 2 adds
+the optional 3D part written by `lift`/`run`; version 1 files (2D only) are still read.
 
     {
       "schema": "vid2pose.poses", "version": 1,
@@ -34,7 +35,8 @@ from vid2pose.skeletons import H36M_JOINTS, H36M_PARENTS, SKELETONS
 from vid2pose.types import Pose2DResult, Track, VideoMeta, WeightsIdentity
 
 SCHEMA = "vid2pose.poses"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def _kp_list(kp: np.ndarray) -> list:
@@ -109,8 +111,8 @@ def validate(doc: dict) -> dict:
     if doc.get("schema") != SCHEMA:
         _fail("$.schema", f"expected {SCHEMA!r}, got {doc.get('schema')!r}")
     version = _need(doc, "version", int, "$")
-    if version != SCHEMA_VERSION:
-        _fail("$.version", f"this vid2pose reads version {SCHEMA_VERSION}, the file has {version}")
+    if version not in READABLE_VERSIONS:
+        _fail("$.version", f"this vid2pose reads versions {READABLE_VERSIONS}, the file has {version}")
     _need(_need(doc, "tool", dict, "$"), "version", str, "$.tool")
     video = _need(doc, "video", dict, "$")
     for k, t in (("source", str), ("fps", float), ("width", int), ("height", int), ("frame_count", int),
@@ -152,6 +154,58 @@ def validate(doc: dict) -> dict:
                 _fail(f"{fw}.bbox", "expected [x1, y1, x2, y2]")
             _check_points(_need(f, "keypoints", list, fw), 17, f"{fw}.keypoints")
             _check_points(_need(f, "native", list, fw), len(names), f"{fw}.native")
+        if "pose3d" in t:
+            _validate_track3d(t["pose3d"], f"{w}.pose3d")
+    if any("pose3d" in t for t in doc["tracks"]):
+        p3 = _need(doc, "pose3d", dict, "$")
+        for k, typ in (("lifter", str), ("units", str), ("height_m", float), ("focal_px", float)):
+            _need(p3, k, typ, "$.pose3d")
+    return doc
+
+
+def _check_xyz(pts, where: str):
+    if not (isinstance(pts, list) and len(pts) == 17 and all(
+            isinstance(p, list) and len(p) == 3 and all(isinstance(v, (int, float)) for v in p) for p in pts)):
+        _fail(where, "expected 17 [x, y, z] points")
+
+
+def _validate_track3d(frames, where: str):
+    if not isinstance(frames, list) or not frames:
+        _fail(where, "expected a non-empty list of frames")
+    prev = None
+    for i, f in enumerate(frames):
+        fw = f"{where}[{i}]"
+        idx = _need(f, "frame", int, fw)
+        if prev is not None and idx != prev + 1:
+            _fail(f"{fw}.frame", "3D frames must be consecutive (gaps are interpolated and flagged)")
+        prev = idx
+        _need(f, "time", float, fw)
+        _need(f, "interpolated", bool, fw)
+        _check_xyz(_need(f, "joints", list, fw), f"{fw}.joints")
+        _check_xyz(_need(f, "joints_cam", list, fw), f"{fw}.joints_cam")
+
+
+def add_pose3d(doc: dict, tracks3d: list, info: dict) -> dict:
+    """Version 2: per track, every frame from first to last with 3D joints in metres.
+
+    ``joints`` are root-relative, ``joints_cam`` in camera space (x right, y down, z forward).
+    ``info`` describes the lifting (lifter, weights, height, focal, ...).
+    """
+    doc = dict(doc, version=SCHEMA_VERSION)
+    by_id = {t.track_id: t for t in tracks3d}
+    r4 = lambda a: [[round(float(v), 4) for v in p] for p in a]  # noqa: E731 (0.1 mm)
+    tracks = []
+    for t in doc["tracks"]:
+        t = dict(t)
+        t3 = by_id.get(t["id"])
+        if t3 is not None:
+            cam = t3.joints_cam
+            t["pose3d"] = [{"frame": int(t3.frames[i]), "time": round(float(t3.times[i]), 6),
+                            "interpolated": bool(t3.interpolated[i]), "joints": r4(t3.joints[i]),
+                            "joints_cam": r4(cam[i])} for i in range(len(t3.frames))]
+        tracks.append(t)
+    doc["tracks"] = tracks
+    doc["pose3d"] = dict(info, units="m", axes="camera: x right, y down, z forward (away from the camera)")
     return doc
 
 

@@ -1,0 +1,77 @@
+"""From 2.5D pixels to metres: body scale from bone lengths, camera-space root from the 2D projection.
+
+Scale. A lifter's output is root-relative in pixels at the person's depth; its
+proportions are right but not its size. We scale it so that the chain of median
+bone lengths ankle-knee-hip(pelvis)-spine-thorax-nose-head, left and right legs
+averaged, plus 0.08 m for the ankle above the floor, equals ``height`` metres
+(default 1.70 m, a typical adult). One scale per track: the body does not grow.
+
+Root trajectory. With the metric root-relative joints P_j and their 2D detections
+(u_j, v_j), a pinhole camera (focal f, centre c) sees u_j - c_x = f (P_jx + T_x) /
+(P_jz + T_z); this is linear in the root position T, so T is solved per frame by
+confidence-weighted least squares over the 17 joints (x and y equations), then
+lightly smoothed in time. The focal length is ``--focal`` pixels, or assumed from
+a 60 degree field of view on the frame's long side.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+ANKLE_HEIGHT = 0.08  # metres from the floor to the ankle joint centre
+_LEGS = ((3, 2), (2, 1), (6, 5), (5, 4))  # ankle-knee, knee-hip, right then left
+_TRUNK = ((0, 7), (7, 8), (8, 9), (9, 10))  # pelvis-spine-thorax-nose-head
+DEFAULT_FOV_DEG = 60.0
+
+
+def chain_length(pose: np.ndarray) -> float:
+    """Median-bone length of the ankle-to-head-top chain of a (F, 17, 3) sequence."""
+    def med(a, b):
+        return float(np.median(np.linalg.norm(pose[:, a] - pose[:, b], axis=-1)))
+
+    leg = (med(*_LEGS[0]) + med(*_LEGS[1]) + med(*_LEGS[2]) + med(*_LEGS[3])) / 2
+    return leg + sum(med(a, b) for a, b in _TRUNK)
+
+
+def metric_scale(pose: np.ndarray, height: float) -> float:
+    """Factor that turns the (F, 17, 3) root-relative pose into metres for a person ``height`` m tall."""
+    chain = chain_length(pose)
+    if not np.isfinite(chain) or chain <= 1e-9:
+        return 0.0
+    return (height - ANKLE_HEIGHT) / chain
+
+
+def default_focal(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> float:
+    return 0.5 * max(width, height) / np.tan(np.radians(fov_deg) / 2)
+
+
+def root_trajectory(rel_m: np.ndarray, kp2d: np.ndarray, focal: float, cx: float, cy: float,
+                    smooth_sigma: float = 1.0, min_depth: float = 0.3) -> np.ndarray:
+    """Camera-space root positions (F, 3) from metric root-relative joints and 2D keypoints."""
+    P = rel_m.astype(np.float64)
+    u = kp2d[..., 0].astype(np.float64) - cx
+    v = kp2d[..., 1].astype(np.float64) - cy
+    w = np.sqrt(np.clip(kp2d[..., 2], 1e-3, 1).astype(np.float64))
+    F, J = u.shape
+    # Rows: f*Tx - u*Tz = u*Pz - f*Px ;  f*Ty - v*Tz = v*Pz - f*Py
+    A = np.zeros((F, 2 * J, 3))
+    b = np.zeros((F, 2 * J))
+    A[:, :J, 0], A[:, :J, 2], b[:, :J] = focal, -u, u * P[..., 2] - focal * P[..., 0]
+    A[:, J:, 1], A[:, J:, 2], b[:, J:] = focal, -v, v * P[..., 2] - focal * P[..., 1]
+    ww = np.concatenate([w, w], 1)
+    A, b = A * ww[..., None], b * ww
+    AtA = np.einsum("fji,fjk->fik", A, A) + 1e-9 * np.eye(3)
+    Atb = np.einsum("fji,fj->fi", A, b)
+    T = np.linalg.solve(AtA, Atb[..., None])[..., 0]
+    T[:, 2] = np.maximum(T[:, 2], min_depth)
+    if smooth_sigma > 0 and F > 2:
+        T = gaussian_smooth(T, smooth_sigma)
+    return T.astype(np.float32)
+
+
+def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian filter along axis 0 with edge padding (no shrinking at the ends)."""
+    r = max(1, int(round(3 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    pad = np.concatenate([np.repeat(x[:1], r, 0), x, np.repeat(x[-1:], r, 0)])
+    return np.stack([np.convolve(pad[:, c], k, mode="valid") for c in range(x.shape[1])], 1)
