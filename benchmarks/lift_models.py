@@ -3,14 +3,14 @@
     python benchmarks/lift_models.py                       # SSRSTF sizes, T 27/81/243, batch 1 and 8
     python benchmarks/lift_models.py --models ssrstf-xs motionagformer-xs --frames 27 --batch 1
 
-Times are the median of --repeat runs after one warm-up; on a shared machine read
-them as rough figures and compare the FLOP column (torch's counter, multiply-add = 2).
+Times are the best of --repeat runs after one warm-up (the minimum is the figure least
+disturbed by other load on a shared machine); compare the FLOP column too (torch's
+counter, one clip, multiply-add = 2).
 MotionAGFormer runs only at its own n_frames (its temporal BatchNorm fixes T).
 """
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
@@ -46,7 +46,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     print(f"torch {torch.__version__}, device {dev}, threads {torch.get_num_threads()}")
-    print(f"{'model':<18} {'params':>10} {'T':>4} {'B':>3} {'GFLOP/clip':>11} {'ms/call':>9} {'ms/frame':>9}")
+    print(f"{'model':<18} {'params':>10} {'T':>4} {'B':>3} {'GFLOP/clip':>11} {'best ms':>9} {'ms/frame':>9}")
     for name in args.models:
         model, fixed_t = build(name)
         model = model.to(dev).eval()
@@ -66,7 +66,7 @@ def main() -> None:
                         if dev.type == "cuda":
                             torch.cuda.synchronize()
                         times.append(time.perf_counter() - t0)
-                ms = statistics.median(times[1:]) * 1e3
+                ms = min(times[1:]) * 1e3
                 print(f"{name:<18} {n_params:>10,} {t:>4} {b:>3} {fc.get_total_flops() / 1e9:>11.2f} "
                       f"{ms:>9.1f} {ms / (b * t):>9.2f}")
 

@@ -15,6 +15,15 @@ GOLDEN = Path(os.environ.get("VID2POSE_GOLDEN", Path(__file__).resolve().parents
 TOL = dict(rtol=1e-4, atol=5e-5)  # shared/golden/README.md
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP hand-off stalls on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _golden_file(name: str) -> Path:
     path = GOLDEN / name
     if not path.is_file():
@@ -32,6 +41,12 @@ def golden_model(golden):
     model = MotionAGFormer(**golden["config"])
     model.load_state_dict(golden["state_dict"], strict=True)
     return model.eval()
+
+
+def test_constructor_takes_exactly_the_config_keys(golden):
+    import inspect
+    params = set(inspect.signature(MotionAGFormer.__init__).parameters) - {"self"}
+    assert params == set(golden["config"])
 
 
 def test_state_dict_names_and_order(golden, golden_model):

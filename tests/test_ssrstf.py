@@ -10,6 +10,15 @@ from vid2pose.models.ssrstf import SSRA, SSRSTF, SSRSTF_SIZES, SSRSTF_SPEC_PARAM
 TINY = dict(n_layers=2, dim_feat=16, dim_rep=32, num_heads=2)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP hand-off stalls on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _n_params(model):
     return sum(p.numel() for p in model.parameters())
 
