@@ -23,6 +23,10 @@ class Job:
     label: str  # shown to the user: the path relative to the input folder
     output: Path
     overlay: Path | None = None
+    marker: Path | None = None  # the file written last; its existence means the job finished
+
+    def done(self) -> bool:
+        return (self.marker or self.output).exists()
 
 
 @dataclass
@@ -137,7 +141,7 @@ def run_jobs(jobs: list[Job], is_batch: bool, work: Callable[[Job, Reporter], ob
         for job in jobs:
             r = JobResult(input=job.label, output=str(job.output), status="ok")
             t0 = time.perf_counter()
-            if skip_existing and job.output.exists():
+            if skip_existing and job.done():
                 r.status = "skipped"
                 reporter.log(f"[dim]skip[/dim] {job.label} (output exists)")
             else:

@@ -89,6 +89,99 @@ def lift(
 
 
 @app.command()
+def run(
+    inputs: List[str] = typer.Argument(..., help="Video file(s), a folder of videos, a folder of images or an image glob."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (poses.json, clip.bvh), or a folder for several videos."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="json (2D + 3D, default) or bvh (one file per person). Default: from --out's suffix."),
+    backend: str = typer.Option("mediapipe", "--pose2d", help="2D backend: mediapipe (default, offline), rtmpose, yolo."),
+    backend_weights: Optional[Path] = typer.Option(None, "--pose2d-weights", help="Model file for the 2D backend."),
+    lifter: str = typer.Option("ssr-stf", "--lifter", help="ssr-stf (default, shipped), motionagformer-xs/s/b/l, motionbert, motionbert-lite."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file for the lifter."),
+    trust_weights: bool = typer.Option(False, "--trust-weights", help="Allow weights files that need full unpickling (only files you trust)."),
+    person: str = typer.Option("main", "--person", help="main (most present, largest person), all, or a track ID."),
+    start: Optional[float] = typer.Option(None, "--start", help="Start time in seconds."),
+    end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
+    overlay: Optional[Path] = typer.Option(None, "--overlay", help="Also write the video with 2D skeletons and a 3D view beside it (a folder in batch mode)."),
+    height: float = typer.Option(1.70, "--height", help="Person's height in metres: sets the metric scale."),
+    focal: Optional[float] = typer.Option(None, "--focal", help="Focal length in pixels (default: 60 degree field of view)."),
+    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Flip test-time averaging (default: as the lifter was released)."),
+    units: str = typer.Option("m", "--units", help="BVH lengths: m or cm."),
+    root_motion: bool = typer.Option(True, "--root-motion/--in-place", help="BVH root follows the person's path, or stays in place."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for videos in subfolders too."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip inputs whose output already exists (resume)."),
+    json_summary: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
+    fps: float = typer.Option(30.0, "--fps", help="Frame rate of image sequences."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Frames given to the 2D network at once."),
+    lift_batch_size: int = typer.Option(64, "--lift-batch-size", help="Windows per forward pass of the lifter."),
+    half: bool = typer.Option(False, "--half", help="Half precision for the lifter (CUDA only)."),
+    device: str = DeviceOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Video to metric 3D joints: people, 2D keypoints, 3D lifting, then JSON or BVH."""
+    from vid2pose.commands import run_video
+
+    raise typer.Exit(run_video(inputs=inputs, out=out, fmt=fmt, backend=backend, backend_weights=backend_weights,
+                               lifter=lifter, weights=weights, trust_weights=trust_weights, person=person,
+                               start=start, end=end, overlay=overlay, height=height, focal=focal, flip=flip,
+                               units=units, root_motion=root_motion, recursive=recursive,
+                               skip_existing=skip_existing, json_summary=json_summary, fps=fps,
+                               batch_size=batch_size, lift_batch_size=lift_batch_size, half=half, device=device,
+                               debug=debug))
+
+
+@app.command()
+def export(
+    inputs: List[str] = typer.Argument(..., help="vid2pose JSON file(s) with 3D (from `run` or `lift`), or a folder of them."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (clip.bvh), or a folder."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="bvh (one file per person). Default: from --out's suffix, else bvh."),
+    units: str = typer.Option("m", "--units", help="BVH lengths: m or cm."),
+    root_motion: bool = typer.Option(True, "--root-motion/--in-place", help="BVH root follows the person's path, or stays in place."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for JSON files in subfolders too."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip inputs whose output already exists."),
+    json_summary: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Convert a JSON with 3D joints to another format (BVH for Blender and other animation tools)."""
+    from vid2pose.commands import run_export
+
+    raise typer.Exit(run_export(inputs=inputs, out=out, fmt=fmt, units=units, root_motion=root_motion,
+                                recursive=recursive, skip_existing=skip_existing, json_summary=json_summary,
+                                debug=debug))
+
+
+@app.command("train-lifter")
+def train_lifter(
+    data: List[Path] = typer.Option(..., "--data", help="Motion-capture folder (BVH, .bvh.gz, ASF/AMC); repeat for several."),
+    out: Path = typer.Option(..., "--out", "-o", help="Weights file to write (a model card .md is written beside it)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON config (configs/ssr-stf-default.yaml is the shipped run's)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
+    cmu_only: bool = typer.Option(False, "--cmu-only", help="Train on the CMU data only (free for any use; leaves out CC BY-NC data)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints folder (default ~/.cache/vid2pose/train-runs/NAME)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the config's; 'auto' fits a time budget)."),
+    device: str = DeviceOpt,
+) -> None:
+    """Train the SSR-STF lifter on motion capture (virtual cameras, 2D noise model), then evaluate it."""
+    from vid2pose.train.commands import run_train_lifter
+
+    raise typer.Exit(run_train_lifter(data, out, config, seed, resume, cmu_only, device, run_dir, steps))
+
+
+@app.command("eval-lifter")
+def eval_lifter(
+    weights_file: Path = typer.Argument(..., help="A vid2pose lifter weights file (e.g. weights/ssr-stf.pt)."),
+    data: List[Path] = typer.Option(..., "--data", help="Motion-capture folder; its held-out performers are evaluated."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Config (default: the one stored in the weights)."),
+    cmu_only: bool = typer.Option(False, "--cmu-only", help="Evaluate on the CMU part only."),
+    json_out: bool = typer.Option(False, "--json", help="Also print the metrics as JSON on stdout."),
+) -> None:
+    """MPJPE, P-MPJPE, N-MPJPE and acceleration error on the held-out performers, per source."""
+    from vid2pose.train.commands import run_eval_lifter
+
+    raise typer.Exit(run_eval_lifter(weights_file, data, config, json_out, cmu_only))
+
+
+@app.command()
 def info(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Versions, devices, and which backends and weights are available."""
     from vid2pose.commands import run_info

@@ -52,7 +52,7 @@ def run_pose2d(*, inputs, out, backend, backend_weights, trust_weights, person, 
     if fps <= 0:
         raise UsageError("--fps must be positive")
     jobs, is_batch = plan_jobs(inputs, out, overlay, recursive)
-    todo = [j for j in jobs if not (skip_existing and j.output.exists())]
+    todo = [j for j in jobs if not (skip_existing and j.done())]
     model = create_backend(backend, backend_weights, resolve_device(device), trust_weights) if todo else None  # loaded once
 
     def work(job: Job, reporter: Reporter):
@@ -68,53 +68,133 @@ def run_pose2d(*, inputs, out, backend, backend_weights, trust_weights, person, 
     return result.exit_code
 
 
-def run_lift(*, inputs, out, lifter, weights, trust_weights, height, focal, flip, batch_size, half, recursive,
-             skip_existing, json_summary, device, debug) -> int:
-    from vid2pose.device import resolve_device
-    from vid2pose.export.json_io import add_pose3d, read_json, tracks_from_document, write_json
-    from vid2pose.lift.lifting import LiftSettings, lift_track
-    from vid2pose.lift.loading import load_lifter
+def _lift_settings(height, focal, flip, batch_size, half):
+    from vid2pose.lift.lifting import LiftSettings
     from vid2pose.lift.sequence import LiftOptions
 
     if height <= 0.5 or height > 2.6:
         raise UsageError("--height is the person's height in metres (between 0.5 and 2.6)")
     if focal is not None and focal <= 0:
         raise UsageError("--focal is a focal length in pixels (> 0)")
+    return LiftSettings(height=height, focal=focal,
+                        options=LiftOptions(flip=flip, batch_size=max(1, batch_size), half=half))
+
+
+def _export_options(units: str, root_motion: bool):
+    from vid2pose.export.formats import ExportOptions
+
+    if units not in ("m", "cm"):
+        raise UsageError(f"--units must be m or cm, not {units!r}")
+    return ExportOptions(units=units, root_motion=root_motion)
+
+
+class _Report:
+    def __init__(self, frames: int, people: int):
+        self.frames = self.frames_with_person = frames
+        self.people = people
+
+
+def run_lift(*, inputs, out, lifter, weights, trust_weights, height, focal, flip, batch_size, half, recursive,
+             skip_existing, json_summary, device, debug) -> int:
+    from vid2pose.device import resolve_device
+    from vid2pose.errors import NoPersonError
+    from vid2pose.export.json_io import add_pose3d, read_json, tracks_from_document, write_json
+    from vid2pose.lift.lifting import lift_info, lift_track
+    from vid2pose.lift.loading import load_lifter
+
+    settings = _lift_settings(height, focal, flip, batch_size, half)
     jobs, is_batch = plan_jobs(inputs, out, None, recursive, suffix="_3d.json", kind="json")
     for j in jobs:
         if not is_batch and Path(j.spec).resolve() == j.output.resolve():
             raise UsageError("--out would overwrite the input; choose another file name")
-    todo = [j for j in jobs if not (skip_existing and j.output.exists())]
-    dev = resolve_device(device)
-    model = load_lifter(lifter, weights, dev, trust_weights) if todo else None  # loaded once
-    settings = LiftSettings(height=height, focal=focal,
-                            options=LiftOptions(flip=flip, batch_size=max(1, batch_size), half=half))
+    todo = [j for j in jobs if not (skip_existing and j.done())]
+    model = load_lifter(lifter, weights, resolve_device(device), trust_weights) if todo else None  # loaded once
 
     def work(job: Job, reporter: Reporter):
         doc = read_json(job.spec)
         meta, tracks, _ = tracks_from_document(doc)
         if not tracks:
-            from vid2pose.errors import NoPersonError
-
             raise NoPersonError(f"{job.label}: the file has no person to lift")
         with reporter.task(f"3D {job.label}", len(tracks)) as advance:
             lifted = []
             for t in tracks:
                 lifted.append(lift_track(t, meta, model, settings))
                 advance(1)
-        from vid2pose.lift.metric import default_focal
+        write_json(job.output, add_pose3d(doc, lifted, lift_info(model, settings, meta)))
+        return _Report(sum(len(t.frames) for t in lifted), len(lifted))
 
-        info = {"lifter": model.spec.name, "weights": {"name": model.weights.name, "file": model.weights.file,
-                                                        "sha256": model.weights.sha256},
-                "height_m": float(height), "focal_px": float(focal or default_focal(meta.width, meta.height)),
-                "focal_assumed": focal is None, "flip": bool(model.spec.flip if flip is None else flip),
-                "lifter_fps": model.spec.fps, "clip_len": model.spec.clip_len}
-        write_json(job.output, add_pose3d(doc, lifted, info))
-        n = sum(len(t.frames) for t in lifted)
+    with Reporter() as reporter:
+        result = run_jobs(jobs, is_batch, work, reporter, skip_existing=skip_existing, debug=debug)
+    print_summary(result, json_summary)
+    return result.exit_code
 
-        class Rep:
-            frames, frames_with_person, people = n, n, len(lifted)
-        return Rep
+
+def run_video(*, inputs, out, fmt, backend, backend_weights, lifter, weights, trust_weights, person, start, end,
+              overlay, height, focal, flip, units, root_motion, recursive, skip_existing, json_summary, fps,
+              batch_size, lift_batch_size, half, device, debug) -> int:
+    """`vid2pose run`: 2D + tracking + lifting + export, both networks loaded once for the whole batch."""
+    from vid2pose.device import resolve_device
+    from vid2pose.export.formats import FORMATS, done_marker, resolve_format
+    from vid2pose.lift.loading import load_lifter
+    from vid2pose.pipeline import Pose2DOptions, run_one
+    from vid2pose.pose2d import create_backend
+
+    fmt = resolve_format(fmt, out)
+    suffix = FORMATS[fmt][0]
+    if out is not None and out.suffix and out.suffix.lower() != suffix and not out.is_dir():
+        raise UsageError(f"--out {out} does not end in {suffix}, the suffix of --format {fmt}")
+    if fps <= 0:
+        raise UsageError("--fps must be positive")
+    opts = Pose2DOptions(person=_check_person(person), start=start, end=end, batch_size=max(1, batch_size),
+                         image_fps=fps)
+    settings = _lift_settings(height, focal, flip, lift_batch_size, half)
+    export_opts = _export_options(units, root_motion)
+    jobs, is_batch = plan_jobs(inputs, out, overlay, recursive, suffix=suffix)
+    for j in jobs:
+        j.marker = done_marker(fmt, j.output)
+    todo = [j for j in jobs if not (skip_existing and j.done())]
+    dev = resolve_device(device)
+    lift_model = load_lifter(lifter, weights, dev, trust_weights) if todo else None  # before the 2D: fail fast
+    model = create_backend(backend, backend_weights, dev, trust_weights) if todo else None
+
+    def work(job: Job, reporter: Reporter):
+        return run_one(job.spec, job.output, job.overlay, model, lift_model, opts, settings, fmt, export_opts,
+                       reporter, job.label)
+
+    try:
+        with Reporter() as reporter:
+            result = run_jobs(jobs, is_batch, work, reporter, skip_existing=skip_existing, debug=debug)
+    finally:
+        if model is not None:
+            model.close()
+    print_summary(result, json_summary)
+    return result.exit_code
+
+
+def run_export(*, inputs, out, fmt, units, root_motion, recursive, skip_existing, json_summary, debug) -> int:
+    """`vid2pose export`: a `run`/`lift` JSON (with 3D) to another format, e.g. BVH."""
+    from vid2pose.errors import InputError
+    from vid2pose.export.formats import FORMATS, done_marker, resolve_format
+    from vid2pose.export.json_io import read_json
+    from vid2pose.lift.lifting import tracks3d_from_document
+
+    fmt = resolve_format(fmt or ("bvh" if out is None else None), out)
+    if fmt == "json":
+        raise UsageError("the input is already JSON: choose another --format (bvh)")
+    suffix = FORMATS[fmt][0]
+    export_opts = _export_options(units, root_motion)
+    jobs, is_batch = plan_jobs(inputs, out, None, recursive, suffix=suffix, kind="json")
+    for j in jobs:
+        j.marker = done_marker(fmt, j.output)
+
+    def work(job: Job, reporter: Reporter):
+        doc = read_json(job.spec)
+        tracks3d = tracks3d_from_document(doc)
+        if not tracks3d:
+            raise InputError(f"{job.label}: the file has no 3D joints (make it with `vid2pose run`, "
+                             "or add them with `vid2pose lift`)")
+        FORMATS[fmt][1](doc, tracks3d, job.output, export_opts)
+        return _Report(sum(len(t.frames) for t in tracks3d), len(tracks3d))
 
     with Reporter() as reporter:
         result = run_jobs(jobs, is_batch, work, reporter, skip_existing=skip_existing, debug=debug)

@@ -93,3 +93,40 @@ def pose2d_one(spec: str | Sequence[Path], out: Path, overlay: Path | None, back
         seen.update(int(f) for f in t.frame_indices)
     return VideoReport(frames=n, frames_with_person=len(seen), people=len(tracks),
                        seconds=time.perf_counter() - t0)
+
+
+def run_one(spec: str | Sequence[Path], out: Path, overlay: Path | None, backend: Pose2DBackend, lifter,
+            opts: Pose2DOptions, settings, fmt: str, export_opts, reporter: Reporter, label: str) -> VideoReport:
+    """The `run` command for one input: 2D, tracking, lifting to metric 3D, then the chosen exporter."""
+    from vid2pose.export.formats import FORMATS
+    from vid2pose.export.json_io import add_pose3d
+    from vid2pose.lift.lifting import lift_info, lift_track
+
+    t0 = time.perf_counter()
+    source = open_source(spec, image_fps=opts.image_fps)
+    first, last = source.frame_range(opts.start, opts.end)
+    total = last - first + 1 if source.meta.frame_count > 0 else None
+    with reporter.task(f"2D {label}", total) as advance:
+        result = analyse_2d(source, backend, opts, advance)
+    n = result.last_frame - result.first_frame + 1
+    if not result.tracks:
+        raise NoPersonError(f"{label}: no person found in any of the {n} frames analysed")
+    tracks = select_tracks(result.tracks, opts.person)
+    with reporter.task(f"3D {label}", len(tracks)) as advance:
+        lifted = []
+        for t in tracks:
+            lifted.append(lift_track(t, source.meta, lifter, settings))
+            advance(1)
+    doc = add_pose3d(pose2d_document(result, tracks), lifted, lift_info(lifter, settings, source.meta))
+    if overlay is not None:
+        from vid2pose.export.overlay import write_overlay
+
+        with reporter.task(f"overlay {label}", total) as advance:
+            write_overlay(overlay, source, tracks, result.skeleton, result.first_frame, result.last_frame,
+                          on_frame=lambda: advance(1), tracks3d=lifted)
+    FORMATS[fmt][1](doc, lifted, out, export_opts)  # last: an existing output is a finished job
+    seen = set()
+    for t in tracks:
+        seen.update(int(f) for f in t.frame_indices)
+    return VideoReport(frames=n, frames_with_person=len(seen), people=len(tracks),
+                       seconds=time.perf_counter() - t0)

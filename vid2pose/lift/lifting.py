@@ -44,3 +44,33 @@ def lift_track(track: Track, meta: VideoMeta, lifter: LoadedLifter, settings: Li
     root = root_trajectory(rel_m, kp, focal, meta.width / 2, meta.height / 2)
     return Track3D(track_id=track.track_id, frames=frames, times=frames / meta.fps, interpolated=interp,
                    joints=rel_m.astype(np.float32), root=root, scale=float(scale))
+
+
+def lift_info(lifter: LoadedLifter, settings: LiftSettings, meta: VideoMeta) -> dict:
+    """The top-level "pose3d" description written to the JSON (how the 3D was made)."""
+    opts = settings.options or LiftOptions()
+    return {"lifter": lifter.spec.name,
+            "weights": {"name": lifter.weights.name, "file": lifter.weights.file, "sha256": lifter.weights.sha256},
+            "height_m": float(settings.height),
+            "focal_px": float(settings.focal or default_focal(meta.width, meta.height)),
+            "focal_assumed": settings.focal is None,
+            "flip": bool(lifter.spec.flip if opts.flip is None else opts.flip),
+            "lifter_fps": lifter.spec.fps, "clip_len": lifter.spec.clip_len}
+
+
+def tracks3d_from_document(doc: dict) -> list[Track3D]:
+    """The 3D tracks of a validated version-2 document (tracks without "pose3d" are left out)."""
+    fps = float(doc["video"]["fps"])
+    out = []
+    for t in doc["tracks"]:
+        p3 = t.get("pose3d")
+        if not p3:
+            continue
+        frames = np.array([f["frame"] for f in p3], np.int64)
+        joints = np.array([f["joints"] for f in p3], np.float32).reshape(-1, 17, 3)
+        cam = np.array([f["joints_cam"] for f in p3], np.float32).reshape(-1, 17, 3)
+        out.append(Track3D(track_id=int(t["id"]), frames=frames,
+                           times=np.array([f["time"] for f in p3], np.float64) if p3 else frames / fps,
+                           interpolated=np.array([f["interpolated"] for f in p3], bool),
+                           joints=joints, root=(cam - joints)[:, 0, :], scale=float("nan")))
+    return out

@@ -1,0 +1,146 @@
+"""`vid2pose run` (2D + lifting + export) and `vid2pose export`, as a user calls them."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from support_fake import walking_box, write_video
+from vid2pose import cli
+from vid2pose.export.formats import bvh_paths, resolve_format
+from vid2pose.export.json_io import read_json
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = REPO / "samples" / "dance.mp4"
+BONES = [(0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (8, 11), (11, 12), (12, 13), (8, 14), (14, 15), (15, 16)]
+
+
+def vid2pose(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["vid2pose", *map(str, args)])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def bvh_frames(path: Path) -> tuple[int, float]:
+    text = path.read_text()
+    n = int(text.split("Frames:")[1].split()[0])
+    dt = float(text.split("Frame Time:")[1].split()[0])
+    return n, dt
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    """The README's main job on the sample clip, once for the module (about 15 s on 2 cores)."""
+    pytest.importorskip("mediapipe", reason="the default backend needs mediapipe (see README install)")
+    pytest.importorskip("ai_edge_litert", reason="the default backend needs ai-edge-litert")
+    from vid2pose.commands import run_video
+
+    d = tmp_path_factory.mktemp("run")
+    code = run_video(inputs=[str(CLIP)], out=d / "dance.json", fmt=None, backend="mediapipe", backend_weights=None,
+                     lifter="ssr-stf", weights=None, trust_weights=False, person="main", start=None, end=None,
+                     overlay=None, height=1.70, focal=None, flip=None, units="m", root_motion=True, recursive=False,
+                     skip_existing=False, json_summary=False, fps=30.0, batch_size=8, lift_batch_size=64,
+                     half=False, device="cpu", debug=False)
+    assert code == 0
+    return d
+
+
+def test_run_on_the_sample_writes_metric_3d_for_every_frame_with_a_person(sample_run):
+    doc = read_json(sample_run / "dance.json")
+    assert doc["version"] == 2 and doc["pose3d"]["lifter"] == "ssr-stf" and doc["pose3d"]["units"] == "m"
+    (track,) = doc["tracks"]
+    seen = {f["frame"] for f in track["frames"]}
+    p3 = track["pose3d"]
+    assert [f["frame"] for f in p3] == list(range(track["first_frame"], track["last_frame"] + 1))
+    assert seen <= {f["frame"] for f in p3}
+    assert all(f["interpolated"] == (f["frame"] not in seen) for f in p3)
+    cam = np.array([f["joints_cam"] for f in p3])
+    rel = np.array([f["joints"] for f in p3])
+    assert np.isfinite(cam).all() and np.allclose(rel[:, 0], 0, atol=1e-4)
+    # Human bone lengths (metres) for a 1.70 m person, and a person in front of the camera.
+    lengths = {b: np.median(np.linalg.norm(cam[:, b[0]] - cam[:, b[1]], axis=-1)) for b in BONES}
+    assert 0.30 < lengths[(1, 2)] < 0.55 and 0.30 < lengths[(2, 3)] < 0.55  # thigh, shin
+    assert 0.20 < lengths[(11, 12)] < 0.40 and 0.15 < lengths[(12, 13)] < 0.35  # upper arm, forearm
+    assert (cam[:, :, 2] > 0.5).all() and np.median(cam[:, 0, 2]) < 15
+    # Upright: the head is above the pelvis (camera y points down) in nearly every frame.
+    assert (cam[:, 10, 1] < cam[:, 0, 1]).mean() > 0.95
+    # Against the sample's 3D truth (a training-set motion rendered on another body: a sanity bound,
+    # not an accuracy figure; benchmarks hold those).
+    truth = np.load(REPO / "samples" / "dance_truth.npz")["joints_cam"][[f["frame"] for f in p3]]
+    err = np.linalg.norm(rel - (truth - truth[:, :1]), axis=-1).mean()
+    assert err < 0.15
+
+
+def test_export_to_bvh_from_the_run_json(sample_run, monkeypatch, capsys):
+    code, _, err = vid2pose(monkeypatch, capsys, "export", sample_run / "dance.json", "--format", "bvh",
+                            "--out", sample_run / "dance.bvh", "--units", "cm")
+    assert code == 0, err
+    n, dt = bvh_frames(sample_run / "dance.bvh")
+    doc = read_json(sample_run / "dance.json")
+    assert n == len(doc["tracks"][0]["pose3d"]) and dt == 1.0 / doc["video"]["fps"]
+    note = json.loads((sample_run / "dance.bvh.json").read_text())
+    assert note["units"] == "cm" and note["files"][0]["file"] == "dance.bvh" and note["files"][0]["frames"] == n
+
+
+def test_run_bvh_and_batch_with_bad_files(monkeypatch, capsys, tmp_path, fake_backend):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "a.mp4", walking_box(40))
+    (videos / "broken.mp4").write_bytes(b"\x00garbage" * 300)
+    write_video(videos / "nobody.mp4", [[] for _ in range(10)])
+    out = tmp_path / "out"
+    code, stdout, err = vid2pose(monkeypatch, capsys, "run", videos, "--out", out, "--format", "bvh",
+                                 "--pose2d", fake_backend, "--json", "--device", "cpu")
+    assert code == 1 and "Traceback" not in err
+    status = {f["input"]: f["status"] for f in json.loads(stdout)["files"]}
+    assert status == {"a.mp4": "ok", "broken.mp4": "failed", "nobody.mp4": "failed"}
+    n, dt = bvh_frames(out / "a.bvh")
+    note = json.loads((out / "a.bvh.json").read_text())["files"][0]
+    assert n == note["frames"] == note["last_frame"] - note["first_frame"] + 1 >= 35 and dt == 1 / 25.0
+    assert not (out / "broken.bvh").exists()
+    # Resume: the finished file is skipped, the failures are tried again.
+    code, stdout, _ = vid2pose(monkeypatch, capsys, "run", videos, "--out", out, "--format", "bvh",
+                               "--pose2d", fake_backend, "--json", "--skip-existing")
+    s = json.loads(stdout)
+    assert code == 1 and s["skipped"] == 1 and s["failed"] == 2
+
+
+def test_run_json_gap_frames_are_interpolated_and_flagged(monkeypatch, capsys, tmp_path, fake_backend):
+    boxes = walking_box(30)  # the box stays inside the 160 px frame
+    for i in (15, 16, 17):
+        boxes[i] = []  # the person is missed for three frames
+    clip = write_video(tmp_path / "gap.mp4", boxes)
+    code, _, err = vid2pose(monkeypatch, capsys, "run", clip, "--out", tmp_path / "gap.json", "--pose2d", fake_backend)
+    assert code == 0, err
+    p3 = read_json(tmp_path / "gap.json")["tracks"][0]["pose3d"]
+    assert len(p3) == 30 and [f["frame"] for f in p3 if f["interpolated"]] == [15, 16, 17]
+    code, _, err = vid2pose(monkeypatch, capsys, "export", tmp_path / "gap.json", "--out", tmp_path / "gap.bvh")
+    assert code == 0, err
+    assert bvh_frames(tmp_path / "gap.bvh")[0] == 30  # never dropped: timing stays true
+    assert json.loads((tmp_path / "gap.bvh.json").read_text())["files"][0]["interpolated_frames"] == [15, 16, 17]
+
+
+def test_user_errors_are_one_line(monkeypatch, capsys, tmp_path, fake_backend):
+    clip = write_video(tmp_path / "c.mp4", walking_box(10))
+    code, _, err = vid2pose(monkeypatch, capsys, "run", clip, "--out", tmp_path / "c.bvh", "--format", "json")
+    assert code == 2 and "--format json" in err and "Traceback" not in err
+    code, _, err = vid2pose(monkeypatch, capsys, "run", clip, "--format", "fbx", "--pose2d", fake_backend)
+    assert code == 2 and "--format" in err
+    code, _, err = vid2pose(monkeypatch, capsys, "run", clip, "--out", tmp_path / "c.json", "--pose2d", fake_backend,
+                            "--weights", tmp_path / "missing.pt")
+    assert code != 0 and "missing.pt" in err and "Traceback" not in err
+    # export of a 2D-only file says how to get 3D
+    code, _, err = vid2pose(monkeypatch, capsys, "pose2d", clip, "--out", tmp_path / "kp.json", "--pose2d", fake_backend)
+    assert code == 0
+    code, _, err = vid2pose(monkeypatch, capsys, "export", tmp_path / "kp.json", "--out", tmp_path / "kp.bvh")
+    assert code == 1 and "no 3D" in err and not (tmp_path / "kp.bvh").exists()
+
+
+def test_format_switch_and_per_person_file_names():
+    assert resolve_format(None, Path("x.bvh")) == "bvh" and resolve_format(None, Path("x.json")) == "json"
+    assert resolve_format(None, None) == "json" and resolve_format("BVH", None) == "bvh"
+    assert bvh_paths(Path("o/clip.bvh"), [3]) == {3: Path("o/clip.bvh")}
+    assert bvh_paths(Path("o/clip.bvh"), [1, 4]) == {1: Path("o/clip_person1.bvh"), 4: Path("o/clip_person4.bvh")}

@@ -1,0 +1,225 @@
+"""Training pairs from motion capture: windows of T frames -> (2D input, 3D target) in model units.
+
+Per window (``make_batch``, vectorised over the batch):
+
+1. a clip of the corpus (H36M-17 joints + 5 face points, metres, Y up, resampled once to
+   the lifter's fps), a start frame and a speed factor (0.75-1.35x, linear interpolation);
+2. random bone lengths and proportions (per bone group, ~+-12 %, slight left/right
+   asymmetry), rebuilt along the H36M tree; random mirroring (x -> -x, left <-> right);
+3. a virtual camera (``cameras.py``); projection of the joints, the face points and the
+   BlazePose-biased hips (``noise.hip_bias``) to COCO-17 pixels;
+4. the 2D noise model (``noise.py``), then the project's COCO-17 -> H36M converter
+   (``vid2pose.skeletons.coco17_to_h36m``): the lifter sees what inference gives it;
+5. the shared normalisation (``vid2pose.lift.normalize``): ``normalize_window(kp, "box")``
+   for the input; ``camera_to_25d`` + the same ``Norm`` for the target, pelvis subtracted,
+   depth through ``Norm.depth_to_model``.
+
+Also returned, for metric evaluation in metres: the focal length, principal point, box side
+``s``, the true root pixel position and depth, and the true root-relative camera-space joints.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vid2pose.lift.normalize import camera_to_25d, normalize_window
+from vid2pose.skeletons import H36M_FLIP, H36M_PARENTS, coco17_to_h36m
+from vid2pose.train import cameras as cams
+from vid2pose.train import noise as noise_mod
+from vid2pose.train.split import source_of
+
+CORPUS_VERSION = 1
+FACE_FLIP = (0, 2, 1, 4, 3)
+# bone groups (child joint indices) that share a random length factor
+BONE_GROUPS = ((1, 4), (2, 5), (3, 6), (7,), (8,), (9,), (10,), (11, 14), (12, 15), (13, 16))
+
+AUG_DEFAULTS = dict(
+    speed=(0.75, 1.35),
+    bone_scale=0.12,     # +- fraction per bone group
+    bone_asym=0.02,      # extra +- per individual bone
+    mirror_p=0.5,
+)
+
+
+@dataclass
+class Corpus:
+    points: np.ndarray  # (N, 22, 3) float32: 17 H36M joints then 5 face points, metres
+    starts: np.ndarray  # (C,) first row of each clip
+    lengths: np.ndarray  # (C,)
+    sources: list[str]
+    paths: list[str]
+    fps: float
+
+    def clip(self, i: int) -> np.ndarray:
+        return self.points[self.starts[i]:self.starts[i] + self.lengths[i]]
+
+    def subset(self, keep: list[int]) -> "Corpus":
+        parts = [self.clip(i) for i in keep]
+        lengths = np.array([len(p) for p in parts], np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        pts = np.concatenate(parts) if parts else np.zeros((0, 22, 3), np.float32)
+        return Corpus(pts, starts, lengths, [self.sources[i] for i in keep], [self.paths[i] for i in keep], self.fps)
+
+
+def load_corpus(files: list[Path], fps: float, cache_dir: Path | None = None, log=None) -> Corpus:
+    """Read every file (cached as .npz in cache_dir, keyed by paths, sizes, mtimes and fps)."""
+    from vid2pose.mocap.h36m import load_h36m
+
+    files = [Path(f) for f in files]
+    key = hashlib.sha256(json.dumps([CORPUS_VERSION, fps] + [
+        [str(f.resolve()), f.stat().st_size, int(f.stat().st_mtime)] for f in files]).encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"corpus-{key}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        return Corpus(z["points"], z["starts"], z["lengths"], list(z["sources"]), list(z["paths"]), float(z["fps"]))
+    parts, sources, paths = [], [], []
+    for k, f in enumerate(files):
+        try:
+            J, _, info = load_h36m(f, fps=fps, with_face=True)
+        except Exception as e:  # one unreadable file never stops training
+            if log:
+                log(f"skipping {f}: {e}")
+            continue
+        parts.append(np.concatenate([J, info["face"]], 1).astype(np.float32))
+        sources.append(source_of(f))
+        paths.append(str(f))
+        if log and (k + 1) % 100 == 0:
+            log(f"read {k + 1}/{len(files)} mocap files")
+    lengths = np.array([len(p) for p in parts], np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    pts = np.concatenate(parts) if parts else np.zeros((0, 22, 3), np.float32)
+    corpus = Corpus(pts, starts, lengths, sources, paths, float(fps))
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, points=pts, starts=starts, lengths=lengths, sources=np.array(sources),
+                 paths=np.array(paths), fps=fps)
+        tmp.replace(cache)
+    return corpus
+
+
+def _gather(corpus: Corpus, clip: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Points at fractional frame positions t (B, T) of clips (B,) -> (B, T, 22, 3)."""
+    L = corpus.lengths[clip][:, None]
+    t = np.clip(t, 0, L - 1)
+    i0 = np.floor(t).astype(np.int64)
+    i1 = np.minimum(i0 + 1, L - 1)
+    w = (t - i0)[..., None, None]
+    base = corpus.starts[clip][:, None]
+    return ((1 - w) * corpus.points[base + i0] + w * corpus.points[base + i1]).astype(np.float64)
+
+
+def sample_windows(rng: np.random.Generator, corpus: Corpus, B: int, T: int, aug: dict,
+                   source_weights: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Random (clip, fractional frame positions (B, T)) with speed changes."""
+    lo, hi = aug["speed"]
+    r = np.exp(rng.uniform(np.log(lo), np.log(hi), B))
+    usable = np.maximum(corpus.lengths - T + 1, 0).astype(np.float64)
+    w = np.array([(source_weights or {}).get(s, 1.0) for s in corpus.sources]) * usable
+    clip = rng.choice(len(usable), size=B, p=w / w.sum())
+    L = corpus.lengths[clip]
+    r = np.minimum(r, (L - 1) / max(T - 1, 1))
+    span = (T - 1) * r
+    start = rng.random(B) * np.maximum(L - 1 - span, 0)
+    t = start[:, None] + r[:, None] * np.arange(T)[None]
+    return clip, t
+
+
+def random_bones(rng: np.random.Generator, X: np.ndarray, scale: float, asym: float) -> np.ndarray:
+    """Rescale bones of (B, T, 22, 3) (17 joints + face, face follows joint 9)."""
+    B = X.shape[0]
+    f = np.ones((B, 17))
+    for g in BONE_GROUPS:
+        v = rng.uniform(1 - scale, 1 + scale, B)
+        for j in g:  # the two hip bones stay equal: the pelvis is the hips' midpoint
+            f[:, j] = v * (1.0 if g == (1, 4) else rng.uniform(1 - asym, 1 + asym, B))
+    out = X.copy()
+    for j in range(1, 17):
+        p = H36M_PARENTS[j]
+        out[:, :, j] = out[:, :, p] + f[:, j, None, None] * (X[:, :, j] - X[:, :, p])
+    out[:, :, 17:] = X[:, :, 17:] + (out[:, :, 9:10] - X[:, :, 9:10])
+    return out
+
+
+def mirror(X: np.ndarray, which: np.ndarray) -> np.ndarray:
+    perm = list(H36M_FLIP) + [17 + i for i in FACE_FLIP]
+    Y = X[:, :, perm].copy()
+    Y[..., 0] *= -1
+    return np.where(which[:, None, None, None], Y, X)
+
+
+def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: dict | None = None,
+               windows: tuple[np.ndarray, np.ndarray] | None = None, augment: bool = True) -> dict:
+    """A batch of training/evaluation pairs. ``windows`` = (clip (B,), frame positions (B, T))
+    to evaluate fixed windows; ``augment=False`` turns off bones/mirroring (not the camera
+    or the noise)."""
+    cfg = cfg or {}
+    aug = dict(AUG_DEFAULTS)
+    aug.update(cfg.get("augment", {}))
+    ncfg = dict(noise_mod.NOISE_DEFAULTS)
+    ncfg.update(cfg.get("noise", {}))
+    if windows is None:
+        windows = sample_windows(rng, corpus, B, T, aug, cfg.get("source_weights"))
+    clip, t = windows
+    B = len(clip)
+    X = _gather(corpus, clip, t)
+    if augment:
+        X = random_bones(rng, X, aug["bone_scale"], aug["bone_asym"])
+        X = mirror(X, rng.random(B) < aug["mirror_p"])
+    joints = X[:, :, :17]
+    cam = cams.sample_cameras(rng, joints, cfg.get("camera"))
+    hipL, hipR = noise_mod.hip_bias(rng, joints, ncfg)
+    allpts = np.concatenate([X, hipL[:, :, None], hipR[:, :, None]], 2)  # (B, T, 24, 3)
+    Xc = cam.to_camera(allpts)
+    uv = cam.project(Xc)
+    # COCO-17 from the projections (face points 17..21, biased hips 22, 23)
+    coco_idx = [17, 18, 19, 20, 21, 11, 14, 12, 15, 13, 16, 22, 23, 5, 2, 6, 3]
+    coco = uv[:, :, coco_idx]
+    f = cam.K[:, 0, 0]
+    stature = np.linalg.norm(joints[:, :, 10] - joints[:, :, 3], axis=-1).max(1) + 0.08
+    h_px = f * stature / np.maximum(Xc[:, :, 0, 2].mean(1), 0.3)
+    noisy = noise_mod.apply_noise(rng, coco, h_px, ncfg)
+    kp = coco17_to_h36m(noisy)  # (B, T, 17, 3)
+
+    inp = np.zeros((B, T, 17, 3), np.float32)
+    tgt = np.zeros((B, T, 17, 3), np.float32)
+    s = np.ones(B)
+    ok = np.ones(B, bool)
+    for b in range(B):
+        x, norm = normalize_window(kp[b], "box")
+        if norm is None:
+            ok[b] = False
+            continue
+        uvd = camera_to_25d(Xc[b, :, :17], cam.K[b])
+        y = norm.to_model(uvd)
+        y[..., :2] -= y[..., 0:1, :2]
+        y[..., 2] = norm.depth_to_model(uvd[..., 2])
+        inp[b], tgt[b], s[b] = x, y, norm.s
+    cam_rel = Xc[:, :, :17] - Xc[:, :, 0:1]
+    return dict(
+        input=inp, target=tgt, ok=ok, s=s.astype(np.float32), f=f.astype(np.float32),
+        c=cam.K[:, :2, 2].astype(np.float32), root_uv=uv[:, :, 0].astype(np.float32),
+        root_z=Xc[:, :, 0, 2].astype(np.float32), gt_cam=cam_rel.astype(np.float32),
+        clip=clip, sources=[corpus.sources[i] for i in clip],
+    )
+
+
+def eval_windows(corpus: Corpus, T: int, stride: int | None = None, max_per_clip: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed windows covering every clip (stride T by default), speed 1."""
+    stride = stride or T
+    clips, ts = [], []
+    for i, L in enumerate(corpus.lengths):
+        if L < T:
+            continue
+        starts = list(range(0, int(L) - T + 1, stride))
+        if max_per_clip and len(starts) > max_per_clip:
+            starts = [starts[k] for k in np.linspace(0, len(starts) - 1, max_per_clip).round().astype(int)]
+        for s0 in starts:
+            clips.append(i)
+            ts.append(s0 + np.arange(T, dtype=np.float64))
+    return np.array(clips, np.int64), np.array(ts).reshape(len(clips), T)

@@ -1,0 +1,141 @@
+"""Lifter evaluation: MPJPE, P-MPJPE, N-MPJPE and acceleration error, in millimetres.
+
+The model's output (model units of the "box" normalisation, root-relative, depth scaled like
+x) is turned into metres with the TRUE scale of each clip, known in evaluation: the window's
+box side ``s`` and the camera's focal length, principal point, the root's pixel position and
+depth. Each joint is back-projected: ``Z_j = Z_root (1 + d_j / f)`` with ``d_j`` the depth in
+pixels at the root's distance, ``X_j = (u_j - c_x) Z_j / f`` (same for Y), then made
+root-relative and compared with the true root-relative camera-space joints.
+
+* MPJPE: mean joint distance after root alignment (pelvis set to zero in both).
+* P-MPJPE: after per-frame similarity Procrustes (rotation, uniform scale, translation;
+  reflections excluded).
+* N-MPJPE: after per-frame optimal uniform scale only (MotionBERT/Rhodin et al.).
+* Acceleration error: mean norm of the difference of second differences (mm/frame^2 at the
+  lifter's fps).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vid2pose.models.flip import flip_average
+
+
+def model_to_metres(pred: np.ndarray, s: np.ndarray, f: np.ndarray, c: np.ndarray, root_uv: np.ndarray,
+                    root_z: np.ndarray) -> np.ndarray:
+    """(B, T, 17, 3) model units -> root-relative camera-space metres (B, T, 17, 3)."""
+    k = (s / 2).reshape(-1, 1, 1)
+    rel_uv = pred[..., :2] * k[..., None]
+    d_px = pred[..., 2] * k
+    fB = f.reshape(-1, 1, 1)
+    Z = root_z[..., None] * (1 + d_px / fB)
+    u = root_uv[:, :, None, 0] + rel_uv[..., 0]
+    v = root_uv[:, :, None, 1] + rel_uv[..., 1]
+    X = (u - c[:, None, None, 0]) * Z / fB
+    Y = (v - c[:, None, None, 1]) * Z / fB
+    P = np.stack([X, Y, Z], -1)
+    return P - P[..., 0:1, :]
+
+
+def mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-frame mean joint error (...,) of (..., J, 3) poses (no alignment)."""
+    return np.linalg.norm(pred - gt, axis=-1).mean(-1)
+
+
+def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Similarity-align pred to gt per pose ((..., J, 3)); rotations only (no reflection)."""
+    mp, mg = pred.mean(-2, keepdims=True), gt.mean(-2, keepdims=True)
+    X, Y = pred - mp, gt - mg
+    nx = np.sqrt((X ** 2).sum((-2, -1), keepdims=True))
+    ny = np.sqrt((Y ** 2).sum((-2, -1), keepdims=True))
+    X, Y = X / np.maximum(nx, 1e-12), Y / np.maximum(ny, 1e-12)
+    H = np.swapaxes(X, -1, -2) @ Y  # (..., 3, 3)
+    U, S, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(np.swapaxes(Vt, -1, -2) @ np.swapaxes(U, -1, -2)))
+    D = np.ones(S.shape)
+    D[..., -1] = d
+    R = np.swapaxes(Vt, -1, -2) @ (D[..., :, None] * np.swapaxes(U, -1, -2))  # maps X to Y: Y ~ X R^T
+    tr = (S * D).sum(-1)[..., None, None]
+    scale = tr * ny / np.maximum(nx, 1e-12)
+    return scale * (pred - mp) @ np.swapaxes(R, -1, -2) + mg
+
+
+def p_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    return mpjpe(procrustes_align(pred, gt), gt)
+
+
+def n_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-frame error after the optimal uniform scale of pred (root-relative poses)."""
+    num = (pred * gt).sum((-2, -1), keepdims=True)
+    den = np.maximum((pred * pred).sum((-2, -1), keepdims=True), 1e-12)
+    return mpjpe(pred * num / den, gt)
+
+
+def accel_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(..., T, J, 3) sequences -> per-frame (..., T-2) acceleration error."""
+    ap = pred[..., 2:, :, :] - 2 * pred[..., 1:-1, :, :] + pred[..., :-2, :, :]
+    ag = gt[..., 2:, :, :] - 2 * gt[..., 1:-1, :, :] + gt[..., :-2, :, :]
+    return np.linalg.norm(ap - ag, axis=-1).mean(-1)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, inp: np.ndarray, flip: bool = True, batch: int = 64) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(inp), batch):
+        x = torch.from_numpy(np.ascontiguousarray(inp[i:i + batch]))
+        y = flip_average(model, x) if flip else model(x)
+        out.append(y.numpy())
+    pred = np.concatenate(out) if out else np.zeros_like(inp)
+    pred[:, :, 0, :] = 0.0  # root-relative, as the lineage does
+    return pred
+
+
+def evaluate_batch(model: torch.nn.Module, batch: dict, flip: bool = True) -> dict:
+    """Per-window metrics (mm) of a batch from ``data.make_batch``."""
+    pred = predict(model, batch["input"], flip=flip)
+    P = model_to_metres(pred, batch["s"], batch["f"], batch["c"], batch["root_uv"], batch["root_z"])
+    G = batch["gt_cam"].astype(np.float64)
+    return dict(
+        mpjpe=mpjpe(P, G).mean(-1) * 1000,
+        p_mpjpe=p_mpjpe(P, G).mean(-1) * 1000,
+        n_mpjpe=n_mpjpe(P, G).mean(-1) * 1000,
+        accel=accel_error(P, G).mean(-1) * 1000,
+    )
+
+
+def summarize(per_window: dict, sources: list[str]) -> dict:
+    """Mean of each metric per source and overall (window-weighted; windows are equal length)."""
+    keys = ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")
+    src = np.array(sources)
+    out = {}
+    for name in sorted(set(sources)) + ["overall"]:
+        m = np.ones(len(src), bool) if name == "overall" else src == name
+        out[name] = {k: float(np.mean(per_window[k][m])) for k in keys}
+        out[name]["windows"] = int(m.sum())
+    cmu = np.char.startswith(src.astype(str), "cmu_")
+    if cmu.any() and not cmu.all():
+        out["cmu_all"] = {k: float(np.mean(per_window[k][cmu])) for k in keys}
+        out["cmu_all"]["windows"] = int(cmu.sum())
+    return out
+
+
+def evaluate_corpus(model: torch.nn.Module, corpus, T: int, cfg: dict, seed: int = 1234, flip: bool = True,
+                    max_per_clip: int | None = 40, batch: int = 128) -> dict:
+    """Metrics on fixed windows of every clip of ``corpus``, with cameras and the noise model
+    drawn from ``seed`` (the same draws every time)."""
+    from vid2pose.train.data import eval_windows, make_batch
+
+    clips, ts = eval_windows(corpus, T, max_per_clip=max_per_clip)
+    rng = np.random.default_rng(seed)
+    acc: dict[str, list] = {k: [] for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")}
+    sources: list[str] = []
+    for i in range(0, len(clips), batch):
+        b = make_batch(rng, corpus, 0, T, cfg, windows=(clips[i:i + batch], ts[i:i + batch]), augment=False)
+        r = evaluate_batch(model, b, flip=flip)
+        for k in acc:
+            acc[k].append(r[k][b["ok"]])
+        sources += [s for s, ok in zip(b["sources"], b["ok"]) if ok]
+    per = {k: np.concatenate(v) if v else np.zeros(0) for k, v in acc.items()}
+    return summarize(per, sources)

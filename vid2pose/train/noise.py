@@ -1,0 +1,151 @@
+"""A 2D keypoint noise model that resembles MediaPipe BlazePose's errors on real video.
+
+Facts it is shaped on (``shared/research/mediapipe_2d_noise.md``, measured on a real
+calibrated recording, person height ~750 px): robust spread ~1.2 % of the person's height
+per axis; ~10 % gross errors (tens of pixels and more), concentrated on wrists and
+ankles, so the mean error of extremities is 3x their median (heavy tails); hips sit higher
+and wider than the joint centres (a systematic offset: applied in 3D by ``hip_bias`` before
+projection); whole-body left/right swaps for tens of frames; low confidence where a joint
+is lost. Confidences are correlated with the error.
+
+Everything is in units of the person's height in pixels ``h`` (per window), on COCO-17
+keypoints (the input of the project's 2D -> H36M converter), vectorised over (B, T).
+``NOISE_DEFAULTS`` lists every parameter; the config file can override any of them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# COCO-17 order: nose, l_eye, r_eye, l_ear, r_ear, l_sho, r_sho, l_elb, r_elb, l_wri, r_wri,
+# l_hip, r_hip, l_knee, r_knee, l_ank, r_ank
+COCO_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+# relative jitter per keypoint (shoulders best, hips/wrists/ankles worst; research note medians)
+JOINT_SCALE = np.array([1.0, 0.8, 0.8, 0.9, 0.9, 0.7, 0.7, 1.0, 1.0, 1.1, 1.1, 1.2, 1.2, 1.0, 1.0, 1.05, 1.05])
+# probability that a keypoint is inside a gross-error episode (sum / 17 ~ 0.10)
+OUTLIER_P = np.array([0.04, 0.03, 0.03, 0.04, 0.04, 0.03, 0.03, 0.10, 0.10, 0.26, 0.26,
+                      0.04, 0.04, 0.07, 0.07, 0.17, 0.17])
+
+NOISE_DEFAULTS = dict(
+    white_sigma=0.0065,      # per-frame jitter, fraction of h, per axis
+    smooth_sigma=0.0085,     # temporally correlated drift, fraction of h, per axis
+    smooth_frames=4.0,       # its correlation time (frames at the training fps)
+    bias_sigma=0.005,        # per-window constant offset per keypoint
+    quality_range=(0.6, 1.6),  # per-window multiplier of the three above (easy/hard videos)
+    outlier_scale=1.0,       # multiplies OUTLIER_P
+    outlier_mean_len=4.0,    # mean length (frames) of a gross-error episode
+    outlier_mag=(0.04, 0.30),  # gross error size, fraction of h (log-uniform)
+    limb_swap_p=0.01,        # per frame: left/right swap of one limb's pair (episode start)
+    body_swap_p=0.04,        # per window: whole-body left/right swap for a run of frames
+    drop_p=0.015,            # per keypoint and frame: start of a dropped episode (conf ~0)
+    hip_up=(0.015, 0.06),    # metres: BlazePose hips higher than the joint centres ...
+    hip_out=(0.0, 0.04),     # ... and wider (applied in 3D by hip_bias)
+    disable=False,
+)
+
+
+def hip_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Biased 3D hip positions (B, T, 2, 3) for (left, right) hip: up along the torso and outwards."""
+    B = joints.shape[0]
+    pelvis, thorax = joints[:, :, 0], joints[:, :, 8]
+    up = thorax - pelvis
+    up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-6)
+    out = []
+    if cfg.get("disable"):
+        return joints[:, :, 4], joints[:, :, 1]
+    a_up = rng.uniform(*cfg["hip_up"], B)[:, None, None]
+    a_out = rng.uniform(*cfg["hip_out"], B)[:, None, None]
+    for j in (4, 1):
+        lat = joints[:, :, j] - pelvis
+        lat /= np.maximum(np.linalg.norm(lat, axis=-1, keepdims=True), 1e-6)
+        out.append(joints[:, :, j] + a_up * up + a_out * lat)
+    return out[0], out[1]
+
+
+def _episodes(rng: np.random.Generator, shape: tuple, p_start: np.ndarray, mean_len: float) -> np.ndarray:
+    """Boolean (B, T, K) masks of episodes that start with probability p_start per frame."""
+    B, T, K = shape
+    start = rng.random(shape) < p_start
+    length = rng.geometric(1.0 / mean_len, shape)
+    # extend each start over its length with a running "remaining" counter (T is small)
+    mask = np.zeros(shape, bool)
+    remaining = np.zeros((B, K), np.int64)
+    for t in range(T):
+        remaining = np.where(start[:, t], np.maximum(remaining, length[:, t]), remaining)
+        mask[:, t] = remaining > 0
+        remaining = np.maximum(remaining - 1, 0)
+    return mask
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple, frames: float) -> np.ndarray:
+    """Unit-variance Gaussian noise along axis 1 with an exponential correlation time."""
+    B, T = shape[:2]
+    a = np.exp(-1.0 / max(frames, 1e-3))
+    e = rng.normal(size=shape)
+    out = np.empty(shape)
+    out[:, 0] = e[:, 0]
+    s = np.sqrt(1 - a * a)
+    for t in range(1, T):
+        out[:, t] = a * out[:, t - 1] + s * e[:, t]
+    return out
+
+
+def apply_noise(rng: np.random.Generator, kp: np.ndarray, h: np.ndarray, cfg: dict | None = None) -> np.ndarray:
+    """(B, T, 17, 2) true COCO-17 pixels, h (B,) person height in pixels ->
+    (B, T, 17, 3) noisy pixels + confidence."""
+    c = dict(NOISE_DEFAULTS)
+    c.update(cfg or {})
+    B, T, K, _ = kp.shape
+    if c["disable"]:
+        return np.concatenate([kp, np.ones((B, T, K, 1))], -1)
+    hh = h.reshape(B, 1, 1, 1)
+    q = rng.uniform(*c["quality_range"], B).reshape(B, 1, 1, 1)
+    js = JOINT_SCALE.reshape(1, 1, K, 1)
+    err = (rng.normal(size=(B, T, K, 2)) * c["white_sigma"]
+           + _smooth_noise(rng, (B, T, K, 2), c["smooth_frames"]) * c["smooth_sigma"]
+           + rng.normal(size=(B, 1, K, 2)) * c["bias_sigma"]) * q * js * hh
+    out = kp + err
+
+    # gross errors: episodes of a roughly constant large offset
+    p = np.clip(OUTLIER_P * c["outlier_scale"], 0, 0.9)
+    p_start = p / (c["outlier_mean_len"] * (1 - p) + p)  # stationary fraction ~ p
+    om = _episodes(rng, (B, T, K), p_start.reshape(1, 1, K), c["outlier_mean_len"])
+    lo, hi = c["outlier_mag"]
+    mag = np.exp(rng.uniform(np.log(lo), np.log(hi), (B, 1, K, 1))) * hh
+    ang = rng.uniform(0, 2 * np.pi, (B, 1, K))
+    off = np.stack([np.cos(ang), np.sin(ang)], -1) * mag
+    off = off + rng.normal(size=(B, T, K, 2)) * 0.2 * mag  # wobble within the episode
+    out = np.where(om[..., None], out + off, out)
+
+    # one limb read as the other one (left/right pair swap) for an episode
+    pairs = ((7, 8), (9, 10), (13, 14), (15, 16))
+    sw = _episodes(rng, (B, T, len(pairs)), c["limb_swap_p"], 5.0)
+    for k, (a, b) in enumerate(pairs):
+        m = sw[:, :, k, None]
+        oa, ob = out[:, :, a].copy(), out[:, :, b].copy()
+        out[:, :, a] = np.where(m, ob, oa)
+        out[:, :, b] = np.where(m, oa, ob)
+        om[:, :, a] |= sw[:, :, k]
+        om[:, :, b] |= sw[:, :, k]
+
+    # whole-body left/right swap (front read as back) for a run of frames
+    body = rng.random(B) < c["body_swap_p"]
+    if body.any():
+        L = rng.integers(max(2, T // 4), T + 1, B)
+        s0 = rng.integers(0, T, B)
+        t = np.arange(T)[None]
+        m = body[:, None] & (t >= s0[:, None]) & (t < (s0 + L)[:, None])
+        out = np.where(m[..., None, None], out[:, :, COCO_FLIP], out)
+
+    # confidence correlated with the error
+    e = np.linalg.norm(out - kp, axis=-1) / h.reshape(B, 1, 1)
+    k_slope = np.where(om, rng.uniform(0.5, 3.0, (B, T, K)), 3.0)
+    conf = 0.97 - k_slope * e + rng.normal(0, 0.06, (B, T, K))
+    conf = np.clip(conf, 0.1, 1.0)
+
+    # dropped keypoints: lost by the detector, low confidence, position anywhere near
+    dm = _episodes(rng, (B, T, K), c["drop_p"] * (0.5 + 3 * OUTLIER_P).reshape(1, 1, K), 6.0)
+    if dm.any():
+        far = rng.normal(size=(B, 1, K, 2)) * 0.12 * hh
+        out = np.where(dm[..., None], out + far, out)
+        conf = np.where(dm, rng.uniform(0.0, 0.15, (B, T, K)), conf)
+    return np.concatenate([out, conf[..., None]], -1)

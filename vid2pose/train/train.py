@@ -1,0 +1,308 @@
+"""Train the SSR-STF lifter on motion capture (CPU-friendly, resumable, time-boxed).
+
+* Config: a YAML or JSON file (see ``configs/ssr-stf-default.yaml``); ``DEFAULTS`` below
+  holds every key.
+* Seeded: batch ``k`` is drawn from ``numpy.random.default_rng([seed, k])`` so a resumed run
+  sees the same data as an uninterrupted one; the model init uses ``torch.manual_seed(seed)``.
+* Schedule: AdamW, linear warm-up then cosine decay over ``steps``. ``steps: auto`` measures
+  the speed every ``probe_steps`` steps during the first 30 % of the time budget (the load of a
+  shared machine changes) and sets the step count so that training, evaluation and export fit
+  in ``time_budget_min`` from the start of the run; the final number is stored in the
+  checkpoint and in the weights' summary, to reproduce the run with a fixed ``steps``. With
+  ``steps: auto`` a hard deadline also stops training early if the machine slows down; a fixed
+  ``steps`` always runs to the end.
+* Checkpoints every ``checkpoint_minutes`` to ``<run_dir>/last.pt`` (atomic); ``resume``
+  continues from it. ``commands.run_export`` (``python -m vid2pose.train.commands export``) turns any checkpoint into the weights file
+  and model card (also usable to stop a run early).
+* Loss (the lineage's, in model units): MPJPE + 0.5 * N-MPJPE + 20 * velocity error.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULTS: dict = {
+    "model": {"n_layers": 4, "dim_feat": 64, "dim_rep": 256, "mlp_ratio": 2, "num_heads": 8,
+              "use_layer_scale": True, "layer_scale_init_value": 0.1},
+    "head_init": "default",
+    "clip_len": 27,
+    "fps": 30.0,
+    "batch_size": 16,
+    "optim": {"lr": 1.0e-3, "weight_decay": 0.01, "warmup_steps": 100, "lr_min_ratio": 0.02, "grad_clip": 1.0},
+    "loss": {"scale": 0.5, "velocity": 20.0},
+    "steps": "auto",
+    "probe_steps": 20,
+    "time_budget_min": 100.0,
+    "reserve_min": 9.0,
+    "checkpoint_minutes": 3.0,
+    "log_every": 20,
+    "threads": 2,
+    "source_weights": {"cmu_acrnn_daz": 2.0, "cmu_iclone_cc": 2.0, "cmu_cgspeed_bvh": 2.0, "cmu_asf_amc": 2.0,
+                       "bandai_namco": 1.0},
+    "augment": {},
+    "noise": {},
+    "camera": {},
+    "eval": {"seed": 1234, "max_per_clip": 40, "flip": True},
+}
+
+
+def deep_update(base: dict, upd: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (upd or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_update(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: Path | None) -> dict:
+    if path is None:
+        return copy.deepcopy(DEFAULTS)
+    text = Path(path).read_text()
+    if str(path).endswith(".json"):
+        user = json.loads(text)
+    else:
+        import yaml
+
+        user = yaml.safe_load(text) or {}
+    return deep_update(DEFAULTS, user)
+
+
+def build_model(cfg: dict, fresh: bool = False):
+    """SSRSTF from the config. ``fresh``: a model to train from scratch, whose output head gets
+    PyTorch's default Linear init instead of the model's std-0.02 one: with near-zero outputs the
+    N-MPJPE term (scale-normalised, gradient ~ 1/|output|) dominates Adam's step sizes and the
+    output scale stays stuck at zero for hundreds of steps, which a short CPU schedule cannot afford."""
+    from vid2pose.models.ssrstf import SSRSTF
+
+    model = SSRSTF(**cfg["model"])
+    if fresh and cfg.get("head_init", "default") == "default":
+        model.head.reset_parameters()
+    return model
+
+
+def lr_at(step: int, total: int, o: dict) -> float:
+    if step < o["warmup_steps"]:
+        return o["lr"] * (step + 1) / o["warmup_steps"]
+    p = min(1.0, (step - o["warmup_steps"]) / max(1, total - o["warmup_steps"]))
+    lo = o["lr"] * o["lr_min_ratio"]
+    return lo + (o["lr"] - lo) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def lifter_loss(pred: torch.Tensor, tgt: torch.Tensor, w: dict) -> tuple[torch.Tensor, dict]:
+    """MPJPE + w.scale * N-MPJPE + w.velocity * velocity error, all in model units."""
+    mp = torch.linalg.vector_norm(pred - tgt, dim=-1).mean()
+    num = (tgt * pred).sum(-1, keepdim=True).mean(-2, keepdim=True)
+    den = (pred * pred).sum(-1, keepdim=True).mean(-2, keepdim=True).clamp_min(1e-8)
+    nm = torch.linalg.vector_norm(pred * (num / den) - tgt, dim=-1).mean()
+    if pred.shape[1] > 1:
+        vel = torch.linalg.vector_norm((pred[:, 1:] - pred[:, :-1]) - (tgt[:, 1:] - tgt[:, :-1]), dim=-1).mean()
+    else:
+        vel = pred.new_zeros(())
+    loss = mp + w["scale"] * nm + w["velocity"] * vel
+    return loss, {"mpjpe": float(mp.detach()), "n_mpjpe": float(nm.detach()), "vel": float(vel.detach())}
+
+
+def _save_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Runner:
+    def __init__(self, cfg: dict, data: list[Path], run_dir: Path, seed: int, cmu_only: bool, console=None):
+        from rich.console import Console
+
+        self.cfg, self.data, self.run_dir, self.seed, self.cmu_only = cfg, [Path(d) for d in data], Path(run_dir), seed, cmu_only
+        self.console = console or Console(stderr=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def log(self, msg: str) -> None:
+        self.console.log(msg)
+
+    def corpora(self):
+        from vid2pose.mocap.h36m import find_mocap_files
+        from vid2pose.train.data import load_corpus
+        from vid2pose.train.split import is_cmu, split_files
+
+        files = find_mocap_files(self.data)
+        if not files:
+            raise FileNotFoundError(f"no .bvh/.bvh.gz/.amc files under {', '.join(map(str, self.data))}")
+        train_f, val_f = split_files(files)
+        if self.cmu_only:
+            train_f = [f for f in train_f if is_cmu(f)]
+            val_f = [f for f in val_f if is_cmu(f)]
+        self.log(f"{len(files)} mocap files: {len(train_f)} train, {len(val_f)} validation (held-out performers)")
+        cache = self.run_dir / "cache"
+        tr = load_corpus(train_f, self.cfg["fps"], cache, self.log)
+        va = load_corpus(val_f, self.cfg["fps"], cache, self.log) if val_f else None
+        T = self.cfg["clip_len"]
+        keep = [i for i, L in enumerate(tr.lengths) if L >= T]
+        tr = tr.subset(keep)
+        self.log(f"train: {len(tr.lengths)} clips, {tr.points.shape[0]} frames at {self.cfg['fps']:g} fps "
+                 f"({tr.points.shape[0] / self.cfg['fps'] / 60:.1f} min)"
+                 + (f"; validation: {len(va.lengths)} clips, {va.points.shape[0]} frames" if va else ""))
+        return tr, va
+
+    def train(self, resume: bool) -> dict:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from vid2pose.train.data import make_batch
+
+        cfg = self.cfg
+        t_start = time.time()
+        torch.set_num_threads(int(cfg["threads"]))
+        torch.manual_seed(self.seed)
+        tr, va = self.corpora()
+        self.val = va
+        model = build_model(cfg, fresh=True)
+        o = cfg["optim"]
+        opt = torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
+        ckpt_path = self.run_dir / "last.pt"
+        step, total, elapsed_before = 0, None, 0.0
+        budget_start = t_start
+        if resume and ckpt_path.exists():
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optim"])
+            step, total = int(ck["step"]), ck.get("total_steps")
+            elapsed_before = float(ck.get("train_seconds", 0.0))
+            if isinstance(cfg["steps"], int) and int(cfg["steps"]) != total:
+                total = int(cfg["steps"])  # an explicit step count extends or shortens the schedule
+            self.log(f"resumed from {ckpt_path} at step {step}/{total}")
+        elif isinstance(cfg["steps"], int):
+            total = int(cfg["steps"])
+        auto = not isinstance(cfg["steps"], int) and total is None
+        nparam = sum(p.numel() for p in model.parameters())
+        self.log(f"SSRSTF {cfg['model']} ({nparam / 1e6:.2f} M parameters), T={cfg['clip_len']}, "
+                 f"batch {cfg['batch_size']}, seed {self.seed}")
+        deadline = budget_start + 60 * (cfg["time_budget_min"] - cfg["reserve_min"])
+        B, T = cfg["batch_size"], cfg["clip_len"]
+        model.train()
+        last_ckpt = time.time()
+        hist: list[float] = []
+        t_loop = time.time()
+        samples, data_time = 0, 0.0
+        step_times: list[float] = []
+        stopped_early = False
+
+        def save(reason: str):
+            _save_atomic({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "total_steps": total,
+                          "config": cfg, "seed": self.seed, "cmu_only": self.cmu_only,
+                          "data": [str(d) for d in self.data],
+                          "train_seconds": elapsed_before + time.time() - t_loop,
+                          "loss_recent": float(np.mean(hist[-50:])) if hist else None}, ckpt_path)
+            self.log(f"checkpoint ({reason}) step {step} -> {ckpt_path}")
+
+        with Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                      TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                      console=self.console, transient=False) as prog:
+            task = prog.add_task("train", total=total or 0, completed=step, loss=float("nan"))
+            while total is None or step < total:
+                t0 = time.time()
+                rng = np.random.default_rng([self.seed, step])
+                b = make_batch(rng, tr, B, T, cfg)
+                x = torch.from_numpy(b["input"][b["ok"]])
+                y = torch.from_numpy(b["target"][b["ok"]])
+                t1 = time.time()
+                lr = lr_at(step, total or 10 ** 9, o)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                pred = model(x)
+                loss, parts = lifter_loss(pred, y, cfg["loss"])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if o.get("grad_clip"):
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), o["grad_clip"])
+                opt.step()
+                step += 1
+                samples += len(x)
+                data_time += t1 - t0
+                step_times.append(time.time() - t0)
+                hist.append(float(loss.detach()))
+                # steps: auto -> measure, then keep re-measuring while the run is young (the
+                # machine's load changes); the cosine barely moves in that phase.
+                probe = cfg["probe_steps"]
+                if auto and step >= probe and step % probe == 0 and (time.time() - t_loop) < 0.3 * (deadline - t_loop):
+                    recent = step_times[-4 * probe:] if len(step_times) > probe else step_times
+                    sec = float(np.mean(recent[1:] if len(recent) > 2 else recent))
+                    left = deadline - time.time()
+                    new_total = step + max(10, int(0.95 * left / sec))
+                    if total is None or abs(new_total - total) > 0.02 * total:
+                        total = new_total
+                        self.log(f"timing probe: {sec:.2f} s/step ({B / sec:.1f} windows/s, {B * T / sec:.0f} frames/s, "
+                                 f"data {1000 * data_time / step:.0f} ms/step) -> {total} steps in total")
+                        prog.update(task, total=total)
+                prog.update(task, completed=step, loss=float(np.mean(hist[-20:])))
+                if step % cfg["log_every"] == 0:
+                    el = time.time() - t_loop
+                    self.log(f"step {step}/{total} loss {np.mean(hist[-cfg['log_every']:]):.4f} "
+                             f"(mpjpe {parts['mpjpe']:.4f} n {parts['n_mpjpe']:.4f} vel {parts['vel']:.4f}) "
+                             f"lr {lr:.2e} {samples / el:.1f} windows/s")
+                if time.time() - last_ckpt > 60 * cfg["checkpoint_minutes"]:
+                    save("periodic")
+                    last_ckpt = time.time()
+                if auto and time.time() > deadline and total is not None and step < total:
+                    self.log(f"time budget reached at step {step}/{total}: stopping early")
+                    stopped_early = True
+                    break
+        save("final" if not stopped_early else "deadline")
+        el = time.time() - t_loop
+        return {"steps": step, "total_steps": total, "stopped_early": stopped_early,
+                "train_minutes_by_source": {k: round(float(tr.lengths[[s == k for s in tr.sources]].sum())
+                                                     / cfg["fps"] / 60, 2) for k in sorted(set(tr.sources))},
+                "train_seconds": round(elapsed_before + el, 1),
+                "windows_per_s": round(samples / max(el, 1e-9), 2),
+                "frames_per_s": round(samples * T / max(el, 1e-9), 1),
+                "final_loss": float(np.mean(hist[-50:])) if hist else None}
+
+
+def export_weights(model, cfg: dict, out: Path, summary: dict) -> str:
+    """Write the weights file (plain values + tensors; torch.load(weights_only=True)); returns sha256."""
+    obj = {
+        "format": "vid2pose.lifter", "version": 1, "model": "SSRSTF",
+        "config": _plain(dict(cfg["model"])),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "norm": "box", "fps": float(cfg["fps"]), "clip_len": int(cfg["clip_len"]), "flip": True,
+        "train": _plain(summary),
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, out)
+    torch.load(out, map_location="cpu", weights_only=True)  # proves the format
+    return sha256_of(out)
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, Path):
+        return str(x)
+    return x
