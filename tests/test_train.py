@@ -1,0 +1,193 @@
+"""Training pipeline: projection/normalisation round trip, a tiny training run, metric functions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vid2pose.lift.normalize import camera_to_25d, normalize_window
+from vid2pose.skeletons import H36M_PARENTS
+from vid2pose.train import cameras as cams
+from vid2pose.train.data import Corpus, make_batch
+from vid2pose.train.evaluate import (accel_error, model_to_metres, mpjpe, n_mpjpe, p_mpjpe, procrustes_align,
+                                     summarize)
+from vid2pose.train.noise import apply_noise
+from vid2pose.train.train import DEFAULTS, build_model, deep_update, lifter_loss, lr_at
+
+# A standing H36M-17 pose, metres, Y up, facing +Z (left = +X).
+REST = np.array([
+    [0, 0.93, 0], [-0.1, 0.93, 0], [-0.1, 0.5, 0.02], [-0.1, 0.08, 0], [0.1, 0.93, 0], [0.1, 0.5, 0.02],
+    [0.1, 0.08, 0], [0, 1.18, -0.01], [0, 1.43, 0], [0, 1.55, 0.08], [0, 1.7, 0.02], [0.18, 1.42, 0],
+    [0.2, 1.14, 0], [0.21, 0.9, 0.02], [-0.18, 1.42, 0], [-0.2, 1.14, 0], [-0.21, 0.9, 0.02]], np.float64)
+FACE = np.array([[0, 1.6, 0.1], [0.03, 1.64, 0.08], [-0.03, 1.64, 0.08], [0.075, 1.61, 0], [-0.075, 1.61, 0]])
+
+
+def synthetic_corpus(n_clips: int = 3, frames: int = 90, seed: int = 0) -> Corpus:
+    """Walking-in-place motion: swinging arms and legs, a slow turn, drifting root."""
+    rng = np.random.default_rng(seed)
+    clips = []
+    for c in range(n_clips):
+        t = np.arange(frames) / 30.0
+        ph = 2 * np.pi * (1.0 + 0.3 * c) * t
+        P = np.repeat(np.concatenate([REST, FACE])[None], frames, 0).copy()
+        for j, sgn in ((2, 1), (3, 1), (5, -1), (6, -1), (12, -1), (13, -1), (15, 1), (16, 1)):
+            P[:, j, 2] += sgn * 0.15 * np.sin(ph) * (1.5 if j in (3, 6, 13, 16) else 1.0)
+        yaw = 0.3 * np.sin(0.5 * t + c)
+        cy, sy = np.cos(yaw), np.sin(yaw)
+        x, z = P[..., 0].copy(), P[..., 2].copy()
+        P[..., 0] = cy[:, None] * x + sy[:, None] * z
+        P[..., 2] = -sy[:, None] * x + cy[:, None] * z
+        P[..., 0] += 0.2 * t[:, None] + rng.normal(0, 0.001, (frames, 1))
+        clips.append(P.astype(np.float32))
+    lengths = np.array([len(p) for p in clips])
+    return Corpus(np.concatenate(clips), np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths,
+                  ["synthetic"] * n_clips, [f"clip{i}" for i in range(n_clips)], 30.0)
+
+
+def test_projection_and_normalisation_round_trip():
+    """World -> camera -> 2.5D pixels -> model units -> back to metres recovers the pose."""
+    rng = np.random.default_rng(0)
+    B, T = 6, 9
+    X = np.repeat(REST[None, None], B, 0).repeat(T, 1) + rng.normal(0, 0.02, (B, T, 17, 3))
+    cam = cams.sample_cameras(rng, X)
+    Xc = cam.to_camera(X)
+    assert (Xc[..., 2] > 0.5).all()
+    uv = cam.project(Xc)
+    W, H = cam.size[:, 0], cam.size[:, 1]
+    # the person is in frame
+    assert (uv[..., 0] > -0.05 * W[:, None, None]).all() and (uv[..., 0] < 1.05 * W[:, None, None]).all()
+    assert (uv[..., 1] > -0.05 * H[:, None, None]).all() and (uv[..., 1] < 1.05 * H[:, None, None]).all()
+    for b in range(B):
+        uvd = camera_to_25d(Xc[b], cam.K[b])
+        assert np.allclose(uvd[..., :2], uv[b], atol=1e-2)
+        kp = np.concatenate([uv[b], np.ones((T, 17, 1))], -1)
+        inp, norm = normalize_window(kp, "box")
+        assert np.abs(inp[..., :2]).max() <= 1.0 + 1e-5
+        # target in model units, as data.make_batch builds it
+        y = norm.to_model(uvd)
+        y[..., :2] -= y[..., 0:1, :2]
+        y[..., 2] = norm.depth_to_model(uvd[..., 2])
+        back = norm.to_pixels(y)  # x, y: offsets from the root + box origin; depth in pixels
+        assert np.allclose(back[..., 2], uvd[..., 2], atol=1e-2)
+        P = model_to_metres(y[None], np.array([norm.s]), cam.K[b:b + 1, 0, 0], cam.K[b:b + 1, :2, 2],
+                            uv[b:b + 1, :, 0], Xc[b:b + 1, :, 0, 2])
+        assert np.allclose(P[0], Xc[b] - Xc[b, :, :1], atol=2e-3)
+
+
+def test_make_batch_shapes_and_clean_targets():
+    corpus = synthetic_corpus()
+    cfg = {"noise": {"disable": True}}
+    b = make_batch(np.random.default_rng(1), corpus, 8, 27, cfg)
+    assert b["input"].shape == (8, 27, 17, 3) and b["target"].shape == (8, 27, 17, 3)
+    assert np.isfinite(b["input"]).all() and np.isfinite(b["target"]).all() and b["ok"].all()
+    assert np.allclose(b["target"][:, :, 0], 0, atol=1e-6)  # root-relative
+    # without noise the limbs' 2D input equals the target's x, y up to the root offset (the input
+    # pelvis is the 2D midpoint of the hips, the target's the projected 3D midpoint: they differ
+    # by perspective only, ~0.1 % of the box)
+    limbs = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]
+    rel = b["input"][..., :2] - b["input"][..., 0:1, :2]
+    assert np.abs(rel[:, :, limbs] - b["target"][:, :, limbs, :2]).max() < 5e-3
+    # the metric conversion gives the true camera-space pose back from the target
+    P = model_to_metres(b["target"], b["s"], b["f"], b["c"], b["root_uv"], b["root_z"])
+    assert np.abs(P - b["gt_cam"]).max() < 5e-3
+
+
+def test_noise_model_statistics():
+    rng = np.random.default_rng(0)
+    B, T = 64, 27
+    kp = rng.uniform(200, 800, (B, T, 17, 2))
+    h = np.full(B, 750.0)
+    noisy = apply_noise(rng, kp, h)
+    err = np.linalg.norm(noisy[..., :2] - kp, axis=-1)
+    med = np.median(err) / 750
+    assert 0.008 < med < 0.03  # ~1.2 % per axis -> ~1.5-2 % 2D median
+    gross = (err / 750 > 0.04).mean()
+    assert 0.04 < gross < 0.25
+    wrists, shoulders = err[..., [9, 10]].mean(), err[..., [5, 6]].mean()
+    assert wrists > 2 * shoulders
+    conf = noisy[..., 2]
+    assert 0 <= conf.min() and conf.max() <= 1
+    assert np.corrcoef(conf.ravel(), err.ravel())[0, 1] < -0.3
+
+
+def test_tiny_training_run_reduces_loss():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    corpus = synthetic_corpus()
+    cfg = deep_update(DEFAULTS, {"noise": {"disable": True}})
+    model = build_model(deep_update(cfg, {"model": dict(n_layers=1, dim_feat=16, dim_rep=32, num_heads=2, mlp_ratio=2,
+                                                         layer_scale_init_value=0.1)}), fresh=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    b = make_batch(np.random.default_rng(0), corpus, 8, 9, cfg)
+    x, y = torch.from_numpy(b["input"]), torch.from_numpy(b["target"])
+    losses = []
+    for _ in range(30):
+        loss, _ = lifter_loss(model(x), y, cfg["loss"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_lr_schedule():
+    o = {"lr": 1e-3, "warmup_steps": 10, "lr_min_ratio": 0.1}
+    assert lr_at(0, 100, o) == pytest.approx(1e-4)
+    assert lr_at(10, 100, o) == pytest.approx(1e-3)
+    assert lr_at(100, 100, o) == pytest.approx(1e-4)
+
+
+def _rot(axis, deg):
+    a = np.deg2rad(deg)
+    c, s = np.cos(a), np.sin(a)
+    return {"y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]), "x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]])}[axis]
+
+
+def test_metrics_known_cases():
+    rng = np.random.default_rng(0)
+    gt = (REST - REST[0])[None] + rng.normal(0, 0.01, (5, 17, 3))
+    gt -= gt[:, :1]
+    assert np.allclose(mpjpe(gt, gt), 0) and np.allclose(p_mpjpe(gt, gt), 0, atol=1e-9)
+    assert np.allclose(n_mpjpe(gt, gt), 0)
+    # a rotation + scale + translation is removed by P-MPJPE, not by MPJPE
+    R = _rot("y", 40) @ _rot("x", 15)
+    moved = 1.3 * gt @ R.T + np.array([0.1, -0.2, 0.3])
+    assert mpjpe(moved, gt).mean() > 0.05
+    assert np.allclose(p_mpjpe(moved, gt), 0, atol=1e-8)
+    assert np.allclose(procrustes_align(moved, gt), gt, atol=1e-8)
+    # a scale is removed by N-MPJPE, a rotation is not
+    assert np.allclose(n_mpjpe(0.7 * gt, gt), 0, atol=1e-9)
+    assert n_mpjpe(gt @ R.T, gt).mean() > 0.02
+    # reflections are not allowed in P-MPJPE
+    mirrored = gt * np.array([-1, 1, 1])
+    assert p_mpjpe(mirrored, gt).mean() > 0.01
+    # acceleration error: zero for identical or uniformly moving offsets, known for a bump
+    seq = np.repeat(gt[:1], 10, 0)
+    assert np.allclose(accel_error(seq, seq), 0)
+    drift = seq + np.arange(10)[:, None, None] * 0.01
+    assert np.allclose(accel_error(drift, seq), 0, atol=1e-12)
+    bump = seq.copy()
+    bump[5] += np.array([0.0, 0.003, 0.004])  # 5 mm at one frame -> second differences 5, -10, 5 mm
+    e = accel_error(bump, seq)
+    assert np.allclose(e[[3, 4, 5]], [0.005, 0.010, 0.005])
+
+
+def test_summarize_per_source():
+    per = {k: np.array([1.0, 2.0, 3.0]) for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")}
+    s = summarize(per, ["cmu_a", "cmu_a", "bandai_namco"])
+    assert s["cmu_a"]["mpjpe"] == 1.5 and s["overall"]["mpjpe"] == 2.0 and s["cmu_all"]["windows"] == 2
+
+
+def test_weights_file_format(tmp_path):
+    from vid2pose.models.ssrstf import SSRSTF
+    from vid2pose.train.train import export_weights
+
+    cfg = deep_update(DEFAULTS, {"model": {"n_layers": 1, "dim_feat": 16, "dim_rep": 32, "num_heads": 2}})
+    model = SSRSTF(**cfg["model"])
+    out = tmp_path / "w.pt"
+    export_weights(model, cfg, out, {"steps": 1, "metrics_mm": {}})
+    obj = torch.load(out, weights_only=True)
+    assert obj["format"] == "vid2pose.lifter" and obj["model"] == "SSRSTF" and obj["norm"] == "box"
+    assert obj["clip_len"] == cfg["clip_len"] and obj["flip"] is True
+    m2 = SSRSTF(**obj["config"])
+    m2.load_state_dict(obj["state_dict"])
