@@ -15,3 +15,12 @@ def fake_backend(monkeypatch):
 
     monkeypatch.setitem(pose2d.BACKENDS, "fake", ("support_fake", "create"))
     return "fake"
+
+
+def pytest_sessionstart(session):
+    # CI installs Blender for the import tests; there a missing Blender must fail, not skip.
+    import os
+    import shutil
+
+    if os.environ.get("VID2POSE_REQUIRE_BLENDER") and shutil.which("blender") is None:
+        raise pytest.UsageError("VID2POSE_REQUIRE_BLENDER is set but blender is not on PATH")
