@@ -49,7 +49,7 @@ def _add(spec: LifterSpec, weights: WeightsSpec) -> None:
 
 
 _add(LifterSpec(
-    name="ssr-stf", model="SSRSTF", config={}, weights="ssr-stf", norm="box", fps=30.0, clip_len=81,
+    name="ssr-stf", model="SSRSTF", config={}, weights="ssr-stf", norm="box", fps=30.0, clip_len=27,
     short_clips="pad",
     training_data="real motion capture (CMU + Bandai Namco) seen through virtual cameras with a 2D noise model",
     notes="the project's own training of its SSR-STF design (no official code or weights exist); the file "
