@@ -127,16 +127,32 @@ def test_window_layout():
     assert w.min() > 0 and w[13] == w.max()
 
 
-def test_window_borders_show_no_jump(ours):
+def border_ratio(lifter, hops):
     kp = walking_2d(300)
-    out = lift_sequence(kp, 30.0, 640, 480, ours, LiftOptions(flip=False))
+    out = lift_sequence(kp, 30.0, 640, 480, lifter, LiftOptions(flip=False, hops=hops))
     acc = np.linalg.norm(out[2:] - 2 * out[1:-1] + out[:-2], axis=-1).mean(-1)  # (N-2,)
-    starts = window_starts(300, 27)
+    starts = window_starts(300, 27, hops or lifter.spec.hops)
     borders = sorted({s for s in starts[1:]} | {s + 27 for s in starts[:-1]})
     near = np.zeros(len(acc), bool)
     for b in borders:
         near[max(0, b - 2):b + 1] = True
-    assert acc[near].mean() <= 1.2 * acc[~near].mean()
+    return acc[near].mean() / acc[~near].mean()
+
+
+def test_window_borders_show_no_jump(ours):
+    # An untrained network (windows disagree a lot) at the released lifters' quarter-window hop ...
+    assert border_ratio(ours, 4) <= 1.2
+
+
+def test_window_borders_show_no_jump_with_the_shipped_lifter():
+    # ... and the shipped ssr-stf at its own half-window hop (half the cost).
+    from vid2pose.weights import find
+
+    if find("ssr-stf") is None:
+        pytest.skip("weights/ssr-stf.pt is not present")
+    shipped = load_lifter("ssr-stf", None, "cpu")
+    assert shipped.spec.hops == 2
+    assert border_ratio(shipped, None) <= 1.2
 
 
 def test_flip_averaged_output_is_mirror_symmetric(ours):

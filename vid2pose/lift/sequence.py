@@ -21,6 +21,7 @@ class LiftOptions:
     flip: bool | None = None  # None: what the lifter was released with
     batch_size: int = 64  # windows per forward pass
     half: bool = False  # float16 on CUDA
+    hops: int | None = None  # windows start every T // hops frames; None: the lifter's own (registry)
 
 
 def dense_track(frame_indices: np.ndarray, kp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,7 +51,7 @@ def resample(x: np.ndarray, n_out: int) -> np.ndarray:
     return ((1 - w) * x[lo] + w * x[hi]).astype(x.dtype)
 
 
-def window_starts(n: int, T: int) -> list[int]:
+def window_starts(n: int, T: int, hops: int = 4) -> list[int]:
     """Starts of windows of length T covering 0..n-1, a quarter window apart; the last one ends at n.
 
     Every frame is seen by up to four windows: their blend hides the differences between windows
@@ -58,7 +59,7 @@ def window_starts(n: int, T: int) -> list[int]:
     of the rest, with three-quarter overlap under 1.2x)."""
     if n <= T:
         return [0]
-    stride = max(1, T // 4)
+    stride = max(1, T // hops)
     starts = list(range(0, n - T + 1, stride))
     if starts[-1] != n - T:
         starts.append(n - T)
@@ -106,7 +107,7 @@ def lift_sequence(kp: np.ndarray, fps: float, width: int, height: int, lifter: L
         clip, back = _fit_short(x, T, spec.short_clips)
         clips, starts, maps = [clip], [0], [back]
     else:
-        starts = window_starts(n, T)
+        starts = window_starts(n, T, opts.hops or spec.hops)
         clips = [x[s:s + T] for s in starts]
         maps = None
     inputs, scales = [], []
