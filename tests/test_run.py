@@ -83,6 +83,18 @@ def test_export_to_bvh_from_the_run_json(sample_run, monkeypatch, capsys):
     assert n == len(doc["tracks"][0]["pose3d"]) and dt == 1.0 / doc["video"]["fps"]
     note = json.loads((sample_run / "dance.bvh.json").read_text())
     assert note["units"] == "cm" and note["files"][0]["file"] == "dance.bvh" and note["files"][0]["frames"] == n
+    # Read back with our mocap reader: upright, and the feet stand on the floor (Y = 0), not at the
+    # camera's height.
+    from vid2pose.mocap.bvh import read_bvh
+
+    motion = read_bvh(sample_run / "dance.bvh")
+    pos = motion.world_positions() / 100.0  # cm -> m
+    names = motion.names
+    head, hips = names.index("Head"), names.index("Hips")
+    feet = [names.index("RightFoot"), names.index("LeftFoot")]
+    assert (pos[:, head, 1] > pos[:, hips, 1] + 0.3).all()
+    lowest = pos[:, feet, 1].min(1)
+    assert abs(np.percentile(lowest, 5) - 0.08) < 0.01 and np.median(lowest) < 0.25
 
 
 def test_run_bvh_and_batch_with_bad_files(monkeypatch, capsys, tmp_path, fake_backend):

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from vid2pose import atomic
+from vid2pose.lift.metric import ANKLE_HEIGHT
 from vid2pose.kinematics import (
     HEAD,
     L_ANKLE,
@@ -48,10 +49,11 @@ from vid2pose.kinematics import (
     Skeleton,
     euler_from_matrices,
     fit_skeleton,
+    forward_kinematics,
     solve_rotations,
 )
 
-__all__ = ["CAMERA_TO_BVH", "ROTATION_ORDER", "write_bvh", "bvh_text", "camera_to_bvh"]
+__all__ = ["CAMERA_TO_BVH", "ROTATION_ORDER", "write_bvh", "bvh_text", "camera_to_bvh", "floor_offset"]
 
 # Half turn about x: camera (x right, y down, z forward) -> BVH world (Y up, person facing the
 # camera faces +Z). det = +1: no mirroring.
@@ -63,6 +65,21 @@ _UNIT_SCALE = {"m": 1.0, "cm": 100.0}
 def camera_to_bvh(joints: np.ndarray) -> np.ndarray:
     """(..., 3) camera-space points -> BVH world points (see module doc)."""
     return np.asarray(joints, dtype=np.float64) @ CAMERA_TO_BVH.T
+
+
+def floor_offset(positions: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Metres to add to the BVH Y so the feet stand on Y = 0 instead of at the camera's height.
+
+    ``positions``: (F, 17, 3) BVH-world joints as the file will play them (after the skeleton
+    fit). In camera coordinates the origin is the camera, so a person filmed from chest height
+    stands about 1.3 m below the BVH origin, under Blender's floor grid. The floor is the 5th
+    percentile of the lower ankle per frame (robust to a few wrong frames), an ankle height below
+    it. A tilted camera tilts the floor too: this moves the clip up or down, it does not rotate it.
+    """
+    lowest = positions[:, [R_ANKLE, L_ANKLE], 1].min(1)
+    if valid is not None and valid.any():
+        lowest = lowest[valid]
+    return float(ANKLE_HEIGHT - np.percentile(lowest, 5))
 
 
 def _end_sites(skeleton: Skeleton) -> dict[int, np.ndarray]:
@@ -151,6 +168,7 @@ def write_bvh(
     units: str = "m",
     root_motion: bool = True,
     missing: np.ndarray | None = None,
+    floor: bool = False,
 ) -> Skeleton:
     """Write camera-space H36M-17 joints as a BVH file (atomically).
 
@@ -165,6 +183,8 @@ def write_bvh(
         missing: optional (F,) bool, True for frames that were interpolated. They are written
             like the others; they are left out when measuring the bone lengths. (BVH has no
             place to flag them: the caller records them elsewhere.)
+        floor: True: move the clip up or down so the feet stand on Y = 0 (:func:`floor_offset`);
+            False: keep the camera at the origin.
 
     Returns:
         The fitted skeleton (in metres, BVH world axes).
@@ -187,8 +207,10 @@ def write_bvh(
     world = camera_to_bvh(joints)
     skeleton = fit_skeleton(world, valid)
     rotations, root = solve_rotations(world, skeleton)
+    root = root.copy()
+    if floor:
+        root[:, 1] += floor_offset(forward_kinematics(skeleton, rotations, root), valid)
     if not root_motion:
-        root = root.copy()
         root[:, [0, 2]] = 0.0
     text = bvh_text(skeleton, rotations, root, fps, scale=_UNIT_SCALE[units])
     atomic.write_text(path, text)

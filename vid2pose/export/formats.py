@@ -50,11 +50,14 @@ def write_bvh_format(doc: dict, tracks3d: list, out: Path, opts: ExportOptions) 
     note = {"schema": "vid2pose.bvh-note", "version": 1, "video": doc["video"].get("source"), "fps": fps,
             "units": opts.units, "root_motion": opts.root_motion,
             "lifter": doc.get("pose3d", {}).get("lifter"),
-            "axes": "BVH world: Y up, the person facing the camera faces +Z; camera at the origin looking along -Z",
+            "axes": "BVH world: Y up, the person facing the camera faces +Z; the feet stand on Y = 0; the camera "
+                    "is above or below the origin, looking along -Z",
             "files": []}
     for t in tracks3d:
         path = paths[t.track_id]
-        write_bvh(path, t.joints_cam, fps, units=opts.units, root_motion=opts.root_motion, missing=t.interpolated)
+        # floor: the feet stand on Blender's grid instead of hanging at the camera's height
+        write_bvh(path, t.joints_cam, fps, units=opts.units, root_motion=opts.root_motion, missing=t.interpolated,
+                  floor=True)
         # BVH frame k is video frame first_frame + k: frames are never dropped, so timing stays true.
         note["files"].append({"file": path.name, "track_id": t.track_id, "first_frame": int(t.frames[0]),
                               "last_frame": int(t.frames[-1]), "frames": int(len(t.frames)),
