@@ -199,6 +199,9 @@ def weights(json_out: bool = typer.Option(False, "--json", help="Machine-readabl
 
 def main() -> None:
     debug = "--debug" in sys.argv
+    import os
+
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # FFmpeg/OpenCV warnings would bury our one-line errors
     try:
         code = app(standalone_mode=False)
     except Vid2PoseError as e:

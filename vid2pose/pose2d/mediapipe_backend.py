@@ -81,9 +81,36 @@ def _interpreter(path: Path, threads: int):
         raise MissingDependencyError(
             f"the mediapipe 2D backend runs BlazePose with ai-edge-litert, which is not installed: {LITERT_INSTALL}"
         ) from e
-    it = Interpreter(model_path=str(path), num_threads=threads)
-    it.allocate_tensors()
+    with _quiet_stderr():  # TFLite prints "INFO: Created TensorFlow Lite XNNPACK delegate" from C++
+        it = Interpreter(model_path=str(path), num_threads=threads)
+        it.allocate_tensors()
     return it
+
+
+class _quiet_stderr:
+    """Silence the C-level stderr (file descriptor 2) for a moment; Python errors still propagate."""
+
+    def __enter__(self):
+        import os
+        import sys
+
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:  # no real fd 2 (some embedding hosts): leave it
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc):
+        import os
+
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+        return False
 
 
 @dataclass
