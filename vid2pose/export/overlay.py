@@ -1,4 +1,5 @@
-"""--overlay: the video with each person's skeleton, box and track ID drawn on it.
+"""--overlay: the video with each person's skeleton, box and track ID drawn on it, and, for `run`,
+a 3D view of the lifted skeletons beside it.
 
 Drawn with plain OpenCV (no plotting library: ultralytics' own plotter fetches
 a font from the internet). Written with the mp4v codec, the one encoder every
@@ -6,8 +7,9 @@ OpenCV wheel carries.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -50,23 +52,102 @@ def draw_person(img: np.ndarray, track_id: int, bbox: np.ndarray, h36m: np.ndarr
                        (255, 255, 255), -1, cv2.LINE_AA)
 
 
+@dataclass
+class View3D:
+    """A fixed orthographic view of camera-space points (x right, y down, z forward), chosen once per clip
+    so the panel does not jump: seen from a little above and to the side, so depth shows."""
+
+    width: int
+    height: int
+    rotation: np.ndarray  # (3, 3) camera space -> view (x right, y down on the panel)
+    centre: np.ndarray  # (3,) camera-space point drawn at the panel's centre
+    scale: float  # pixels per metre
+    floor_y: float  # camera-space y of the floor (y points down)
+
+    def project(self, pts: np.ndarray) -> np.ndarray:
+        v = (np.asarray(pts, np.float64) - self.centre) @ self.rotation.T
+        return np.stack([self.width / 2 + self.scale * v[..., 0], self.height / 2 + self.scale * v[..., 1]], -1)
+
+
+def view_for(tracks3d: Sequence, width: int, height: int, azimuth: float = 35.0, elevation: float = 15.0) -> View3D:
+    """The view that keeps every track of the clip in the panel (robust percentiles, so one wild frame
+    does not shrink everybody)."""
+    a, e = np.radians(azimuth), np.radians(elevation)
+    turn = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])  # about the vertical
+    tilt = np.array([[1, 0, 0], [0, np.cos(e), np.sin(e)], [0, -np.sin(e), np.cos(e)]])  # look down a little
+    rot = tilt @ turn
+    pts = np.concatenate([t.joints_cam[:: max(1, len(t.frames) // 200)].reshape(-1, 3) for t in tracks3d]) \
+        if tracks3d else np.zeros((1, 3))
+    ankles = np.concatenate([t.joints_cam[:, [3, 6], 1].ravel() for t in tracks3d]) if tracks3d else np.zeros(1)
+    floor_y = float(np.percentile(ankles, 95)) + 0.08
+    lo, hi = np.percentile(pts, 2, axis=0), np.percentile(pts, 98, axis=0)
+    centre = (lo + hi) / 2
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], floor_y) for z in (lo[2], hi[2])])
+    span = np.ptp((corners - centre) @ rot.T, axis=0)[:2]
+    span = np.maximum(span, 1.0)  # at least a metre across: a still person is not blown up
+    scale = 0.85 * min(width / span[0], height / span[1])
+    return View3D(width, height, rot, centre, float(scale), floor_y)
+
+
+def _draw_floor(img: np.ndarray, view: View3D, step: float = 0.5, half: float = 3.0) -> None:
+    cx, cz = view.centre[0], view.centre[2]
+    for k in np.arange(-half, half + 1e-6, step):
+        for a, b in (((cx + k, cz - half), (cx + k, cz + half)), ((cx - half, cz + k), (cx + half, cz + k))):
+            p = view.project(np.array([[a[0], view.floor_y, a[1]], [b[0], view.floor_y, b[1]]]))
+            cv2.line(img, tuple(int(round(v)) for v in p[0]), tuple(int(round(v)) for v in p[1]), (70, 70, 70), 1,
+                     cv2.LINE_AA)
+
+
+def draw_pose3d_panel(img: np.ndarray, poses: Sequence[tuple[int, np.ndarray, bool]], view: View3D) -> None:
+    """Draw ``(track_id, joints_cam (17, 3), interpolated)`` skeletons on ``img`` (the panel) in place."""
+    img[:] = (32, 32, 32)
+    _draw_floor(img, view)
+    thick = max(1, round(min(view.width, view.height) / 240))
+    for track_id, joints, interpolated in poses:
+        px = view.project(joints)
+        col = (150, 150, 150) if interpolated else colour(track_id)
+        for a, b in H36M_BONES:
+            c = tuple(min(255, v + 90) for v in col) if b in _LEFT else col
+            pa, pb = (tuple(int(round(v)) for v in px[j]) for j in (a, b))
+            cv2.line(img, pa, pb, c, 2 * thick, cv2.LINE_AA)
+        head = px[10]
+        label = f"#{track_id}" + (" interpolated" if interpolated else "")
+        cv2.putText(img, label, (int(head[0]) + 6, int(head[1]) - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, col,
+                    thick, cv2.LINE_AA)
+    cv2.putText(img, "3D (camera space, m)", (8, 18 * thick), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * thick,
+                (200, 200, 200), thick, cv2.LINE_AA)
+
+
 def write_overlay(out: Path, source: VideoSource, tracks: list[Track], skeleton: str,
-                  first: int, last: int, on_frame: Callable[[], None] | None = None) -> None:
-    """Decode the video again (memory stays flat) and draw every track on its frames."""
+                  first: int, last: int, on_frame: Callable[[], None] | None = None,
+                  tracks3d: Sequence | None = None) -> None:
+    """Decode the video again (memory stays flat) and draw every track on its frames; with ``tracks3d``
+    (from `run`) a 3D panel as wide as the video is high (at most the video's width) goes on the right."""
     by_frame: dict[int, list[tuple[Track, int]]] = {}
     for t in tracks:
         for i, f in enumerate(t.frame_indices):
             by_frame.setdefault(int(f), []).append((t, i))
     meta = source.meta
+    panel_w = min(meta.height, meta.width) if tracks3d else 0
+    view = view_for(tracks3d, panel_w, meta.height) if tracks3d else None
     with atomic_path(out) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), meta.fps, (meta.width, meta.height))
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), meta.fps,
+                                 (meta.width + panel_w, meta.height))
         if not writer.isOpened():
             raise InputError(f"{out}: cannot write a video here (use a .mp4 or .avi name in a writable folder)")
+        canvas = np.zeros((meta.height, meta.width + panel_w, 3), np.uint8) if tracks3d else None
+        cams = [(t, t.joints_cam) for t in tracks3d or []]  # once: joints_cam is computed on each access
         try:
             for frame in source.frames(first, last):
                 img = frame.image
                 for t, i in by_frame.get(frame.index, []):
                     draw_person(img, t.track_id, t.bboxes[i], t.h36m[i], t.keypoints[i], skeleton)
+                if tracks3d:
+                    canvas[:, :meta.width] = img
+                    poses = [(t.track_id, cam[frame.index - t.frames[0]], bool(t.interpolated[frame.index - t.frames[0]]))
+                             for t, cam in cams if t.frames[0] <= frame.index <= t.frames[-1]]
+                    draw_pose3d_panel(canvas[:, meta.width:], poses, view)
+                    img = canvas
                 writer.write(img)
                 if on_frame:
                     on_frame()
