@@ -149,6 +149,41 @@ def export(
                                 debug=debug))
 
 
+@app.command()
+def mesh(
+    inputs: List[str] = typer.Argument(..., help="Video file(s), a folder of videos, a folder of images or an image glob."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (per video a folder in batch mode)."),
+    fmt: str = typer.Option("obj", "--format", "-f", help="Mesh files: obj, ply or glb (one per frame per person)."),
+    npz: bool = typer.Option(True, "--npz/--no-npz", help="Also write person_<ID>.npz with every frame's vertices."),
+    backend: str = typer.Option("mediapipe", "--pose2d", help="2D backend: mediapipe (default, offline), rtmpose, yolo."),
+    backend_weights: Optional[Path] = typer.Option(None, "--pose2d-weights", help="Model file for the 2D backend."),
+    lifter: str = typer.Option("ssr-stf", "--lifter", help="3D lifter (see `vid2pose run`)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file for the lifter."),
+    trust_weights: bool = typer.Option(False, "--trust-weights", help="Allow weights files that need full unpickling (only files you trust)."),
+    person: str = typer.Option("main", "--person", help="main (most present, largest person), all, or a track ID."),
+    start: Optional[float] = typer.Option(None, "--start", help="Start time in seconds."),
+    end: Optional[float] = typer.Option(None, "--end", help="End time in seconds."),
+    height: float = typer.Option(1.70, "--height", help="Person's height in metres: sets the metric scale."),
+    focal: Optional[float] = typer.Option(None, "--focal", help="Focal length in pixels (default: 60 degree field of view)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for videos in subfolders too."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip inputs whose output already exists (resume)."),
+    json_summary: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
+    fps: float = typer.Option(30.0, "--fps", help="Frame rate of image sequences."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Frames given to the 2D network at once."),
+    device: str = DeviceOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Body meshes per frame per person (the open anny body posed from the 3D joints)."""
+    from vid2pose.mesh.mesh_run import run_mesh
+
+    raise typer.Exit(run_mesh(inputs=inputs, out=out, fmt=fmt, npz=npz, backend=backend,
+                              backend_weights=backend_weights, lifter=lifter, weights=weights,
+                              trust_weights=trust_weights, person=person, start=start, end=end, height=height,
+                              focal=focal, recursive=recursive, skip_existing=skip_existing,
+                              json_summary=json_summary, fps=fps, batch_size=batch_size, device=device,
+                              debug=debug))
+
+
 @app.command("train-lifter")
 def train_lifter(
     data: List[Path] = typer.Option(..., "--data", help="Motion-capture folder (BVH, .bvh.gz, ASF/AMC); repeat for several."),

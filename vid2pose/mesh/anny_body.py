@@ -1,0 +1,170 @@
+"""The offline default body: the ``anny`` model (code Apache-2.0, MakeHuman assets CC0) posed from
+lifted H36M-17 joints.
+
+Posing from joint positions only, per frame (the same idea as :mod:`vid2pose.render.body`'s
+calibration frame, applied to every frame):
+
+- pelvis, spine and chest bones take the rotation that maps anny's rest torso frame (left = hip or
+  shoulder axis, up = hips-to-shoulders) onto the person's;
+- each limb bone takes that torso rotation followed by the smallest rotation (swing) that lays its
+  rest segment on the person's segment: upper leg hip->knee, lower leg knee->ankle, upper arm
+  shoulder->elbow, forearm elbow->wrist. Twist is unknown from 17 joints and stays the torso's;
+- feet, hands and the head follow their parent (shin, forearm, chest): 17 joints say nothing
+  about them; every other anny bone (fingers, toes, face...) moves rigidly with its parent.
+
+H36M joint -> anny: pelvis = midpoint of the upperleg01 heads, hips = upperleg01.L/R heads,
+knees = lowerleg01, ankles = foot, spine = spine02, thorax = neck01, shoulders = upperarm01,
+elbows = lowerarm01, wrists = wrist (bone heads); nose and head top are mesh vertices
+(:func:`vid2pose.render.body.anny_h36m_joints`).
+
+Body size: anny is posed at its own proportions and then scaled about the hips so its leg length
+(hip-knee-ankle, both sides) equals the person's median leg length; the hips midpoint follows the
+pelvis trajectory. Fitting anny's shape parameters (gender, height, proportions) to the person's bone
+lengths was tried on a coarse grid and did not bring the posed joints closer on the sample clip, so
+it is not done. Camera space in and out (x right, y down, z forward, metres).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vid2pose.errors import MissingDependencyError
+from vid2pose.render.body import ANNY_DRIVEN_BONES, _torso_frame, anny_h36m_joints, head_landmark_vertices, \
+    rotation_between
+
+# camera (x right, y down, z forward) -> anny world (x = person's left when facing the camera, y back, z up)
+CAM_TO_ANNY = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+# H36M-17 indices of the landmarks the posing needs
+_H36M = {"hip_r": 1, "knee_r": 2, "ankle_r": 3, "hip_l": 4, "knee_l": 5, "ankle_l": 6, "thorax": 8,
+         "shoulder_l": 11, "elbow_l": 12, "wrist_l": 13, "shoulder_r": 14, "elbow_r": 15, "wrist_r": 16}
+# anny bone heads for the same landmarks
+_ANNY = {"hip_l": "upperleg01.L", "hip_r": "upperleg01.R", "knee_l": "lowerleg01.L", "knee_r": "lowerleg01.R",
+         "ankle_l": "foot.L", "ankle_r": "foot.R", "shoulder_l": "upperarm01.L", "shoulder_r": "upperarm01.R",
+         "elbow_l": "lowerarm01.L", "elbow_r": "lowerarm01.R", "wrist_l": "wrist.L", "wrist_r": "wrist.R"}
+_NO_DATA = {"foot.L": "lowerleg01.L", "foot.R": "lowerleg01.R", "head": "neck01"}  # follow these bones
+LEG = [("hip_l", "knee_l"), ("knee_l", "ankle_l"), ("hip_r", "knee_r"), ("knee_r", "ankle_r")]
+
+ANNY_INSTALL = 'pip install --no-deps anny==0.6.2 (see the README install block)'
+
+
+def anny_cache_dir() -> Path:
+    """Where anny keeps the cache it builds on first use (about 72 s and 790 MB, once)."""
+    return Path(os.environ.get("ANNY_CACHE_DIR") or Path.home() / ".cache" / "vid2pose" / "anny")
+
+
+def _leg_length(pos: dict) -> np.ndarray:
+    return sum(np.linalg.norm(pos[b] - pos[a], axis=-1) for a, b in LEG) / 2
+
+
+@dataclass
+class PosedBodies:
+    vertices: np.ndarray  # (F, V, 3) camera space, metres
+    joints: np.ndarray  # (F, 17, 3) the posed body's H36M-17 joints, camera space
+
+
+class AnnyBody:
+    """anny loaded once; :meth:`pose` turns joint sequences into meshes, a chunk at a time."""
+
+    def __init__(self, phenotype: dict | None = None, on_first_build=None):
+        os.environ.setdefault("ANNY_CACHE_DIR", str(anny_cache_dir()))
+        try:
+            import anny
+            import torch
+        except ImportError as e:
+            raise MissingDependencyError(f"the default body model needs the anny package: {ANNY_INSTALL}") from e
+        cache = Path(os.environ["ANNY_CACHE_DIR"])
+        if on_first_build is not None and not (cache.exists() and any(cache.iterdir())):
+            on_first_build(cache)
+        self._torch = torch
+        self.model = anny.Anny(skinning_method="lbs")
+        self.labels = list(self.model.bone_labels)
+        self.parents = np.asarray(self.model.bone_parents, dtype=np.int64)
+        self.faces = self.model.get_triangular_faces().numpy().astype(np.int64)
+        self._bidx = {n: i for i, n in enumerate(self.labels)}
+        self.set_phenotype(phenotype or {})
+
+    def _rest(self, phenotype: dict):
+        with self._torch.no_grad():
+            rest = self.model(pose_parameters=None, phenotype_kwargs=phenotype)
+        return rest["rest_bone_poses"][0].double().numpy(), rest["rest_vertices"][0].double().numpy()
+
+    def set_phenotype(self, phenotype: dict) -> None:
+        """Body shape (anny's gender, age, muscle, weight, height, proportions in [0, 1])."""
+        self.phenotype = dict(phenotype)
+        self.rest_poses, rest_vertices = self._rest(self.phenotype)
+        self.rest_heads = self.rest_poses[:, :3, 3]
+        w = self.model.vertex_bone_weights.numpy()
+        vb = self.model.vertex_bone_indices.numpy()[np.arange(len(w)), w.argmax(1)]
+        self.head_top_vertex, self.nose_vertex = head_landmark_vertices(rest_vertices, vb, self.labels.index("head"))
+        rest_pos = {k: self.rest_heads[self._bidx[b]] for k, b in _ANNY.items()}
+        self._rest_pos = rest_pos
+        self._rest_torso = {k: _torso_frame(rest_pos["hip_l"], rest_pos["hip_r"], rest_pos["shoulder_l"],
+                                            rest_pos["shoulder_r"], k) for k in ("pelvis", "chest")}
+        self.leg_length = float(_leg_length(rest_pos))
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.model.template_vertices.shape[-2])
+
+    def bone_rotations(self, joints_cam: np.ndarray) -> np.ndarray:
+        """(F, 17, 3) camera-space joints -> (F, B, 3, 3) anny bone world rotations (anny axes)."""
+        P = np.asarray(joints_cam, np.float64) @ CAM_TO_ANNY.T
+        pos = {k: P[:, j] for k, j in _H36M.items()}
+        torso = {}
+        for k in ("pelvis", "chest"):
+            frame = _torso_frame(pos["hip_l"], pos["hip_r"], pos["shoulder_l"], pos["shoulder_r"], k)
+            torso[k] = frame @ self._rest_torso[k].T
+        F, B = len(P), len(self.labels)
+        G = np.empty((F, B, 3, 3))
+        done = np.zeros(B, bool)
+        for b, name in enumerate(self.labels):  # parents come first in anny's bone order
+            spec = ANNY_DRIVEN_BONES.get(name)
+            if name in _NO_DATA:
+                G[:, b] = G[:, self._bidx[_NO_DATA[name]]]
+            elif spec is None or (isinstance(spec[1], str) and spec[1].startswith("follow:")):
+                G[:, b] = G[:, self.parents[b]] if self.parents[b] >= 0 else np.eye(3)
+            elif isinstance(spec[1], str):
+                G[:, b] = torso[spec[1]]
+            else:
+                a, c = spec[1]
+                base = torso["pelvis" if a.startswith(("hip", "knee", "ankle")) else "chest"]
+                rest_seg = self._rest_pos[c] - self._rest_pos[a]
+                G[:, b] = rotation_between(base @ rest_seg, pos[c] - pos[a]) @ base
+            done[b] = True
+        return G
+
+    def pose(self, joints_cam: np.ndarray, leg_length: float | None = None, batch: int = 16) -> PosedBodies:
+        """Meshes for (F, 17, 3) camera-space joints. ``leg_length``: the person's (metres); default:
+        the median over these frames (give the whole clip's value when posing a clip in chunks)."""
+        joints_cam = np.asarray(joints_cam, np.float64)
+        G = self.bone_rotations(joints_cam)
+        F = len(joints_cam)
+        root = self._bidx[self.labels[0]]
+        hips_rest = 0.5 * (self._rest_pos["hip_l"] + self._rest_pos["hip_r"])
+        params = np.zeros((F, len(self.labels), 4, 4))
+        params[..., :3, :3] = G @ self.rest_poses[None, :, :3, :3]
+        params[..., 3, 3] = 1.0
+        # anny's own hips stay at its rest hips position; the placement happens after the scale
+        params[:, 0, :3, 3] = hips_rest + G[:, root] @ (self.rest_heads[root] - hips_rest)
+        verts, poses = [], []
+        torch = self._torch
+        with torch.no_grad():
+            for s in range(0, F, batch):
+                p = torch.as_tensor(params[s:s + batch], dtype=self.model.template_vertices.dtype)
+                out = self.model(pose_parameters=p, phenotype_kwargs=self.phenotype,
+                                 pose_parameterization="world-orient")
+                verts.append(out["vertices"].double().numpy())
+                poses.append(out["bone_poses"].double().numpy())
+        V, bp = np.concatenate(verts), np.concatenate(poses)
+        joints_anny = anny_h36m_joints(bp, V, self.labels, self.nose_vertex, self.head_top_vertex)
+        if leg_length is None:
+            leg_length = float(np.median(_leg_length({k: joints_cam[:, j] for k, j in _H36M.items()})))
+        scale = leg_length / self.leg_length
+        hips = joints_anny[:, 0:1]  # pelvis = midpoint of the hips
+        target = (joints_cam[:, 0:1] @ CAM_TO_ANNY.T)
+        to_cam = lambda x: (scale * (x - hips) + target) @ CAM_TO_ANNY  # noqa: E731 (anny -> camera)
+        return PosedBodies(vertices=to_cam(V).astype(np.float32), joints=to_cam(joints_anny).astype(np.float32))

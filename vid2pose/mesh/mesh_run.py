@@ -1,0 +1,113 @@
+"""`vid2pose mesh`: video -> people -> 2D -> 3D joints -> the anny body posed per frame -> mesh files.
+
+Per video the output folder holds ``person_<ID>/frame_<N>.obj`` (or .ply/.glb), ``person_<ID>.npz``
+(every frame's vertices and the faces, see :mod:`vid2pose.export.meshes`) and ``meshes.json``, written
+last: which frames each person has, which were interpolated, the body model and the axes. Its
+existence means the video is finished (`--skip-existing`).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vid2pose.atomic import write_text
+from vid2pose.errors import NoPersonError
+from vid2pose.pipeline import Pose2DOptions, VideoReport, analyse_2d
+from vid2pose.progress import Reporter
+from vid2pose.track import select_tracks
+from vid2pose.video import open_source
+
+NOTE = "meshes.json"
+CHUNK = 32  # frames posed at once: memory stays flat whatever the video length
+
+
+def mesh_one(spec, out_dir: Path, backend, lifter, body, opts: Pose2DOptions, settings, fmt: str, npz: bool,
+             reporter: Reporter, label: str) -> VideoReport:
+    from vid2pose.export.meshes import COORDINATES, MeshSequenceWriter
+    from vid2pose.lift.lifting import lift_info, lift_track
+    from vid2pose.mesh.anny_body import LEG, _H36M
+
+    t0 = time.perf_counter()
+    source = open_source(spec, image_fps=opts.image_fps)
+    first, last = source.frame_range(opts.start, opts.end)
+    total = last - first + 1 if source.meta.frame_count > 0 else None
+    with reporter.task(f"2D {label}", total) as advance:
+        result = analyse_2d(source, backend, opts, advance)
+    n = result.last_frame - result.first_frame + 1
+    if not result.tracks:
+        raise NoPersonError(f"{label}: no person found in any of the {n} frames analysed")
+    tracks = select_tracks(result.tracks, opts.person)
+    lifted = [lift_track(t, source.meta, lifter, settings) for t in tracks]
+    note = {"schema": "vid2pose.meshes", "version": 1, "video": source.meta.source, "fps": source.meta.fps,
+            "body": "anny (MakeHuman assets CC0, code Apache-2.0)", "format": fmt, "coordinates": COORDINATES,
+            "lifting": lift_info(lifter, settings, source.meta), "people": []}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with reporter.task(f"meshes {label}", sum(len(t.frames) for t in lifted)) as advance, \
+            MeshSequenceWriter(out_dir, body.faces, fmt=fmt, npz=npz) as writer:
+        for t in lifted:
+            cam = t.joints_cam
+            leg = float(np.median(sum(np.linalg.norm(cam[:, _H36M[b]] - cam[:, _H36M[a]], axis=-1)
+                                      for a, b in LEG) / 2))
+            for s in range(0, len(cam), CHUNK):
+                posed = body.pose(cam[s:s + CHUNK], leg_length=leg)
+                for k, verts in enumerate(posed.vertices):
+                    writer.add(t.track_id, int(t.frames[s + k]), verts)
+                advance(len(posed.vertices))
+            note["people"].append({"id": t.track_id, "folder": f"person_{t.track_id}",
+                                   "first_frame": int(t.frames[0]), "last_frame": int(t.frames[-1]),
+                                   "interpolated_frames": [int(f) for f in t.frames[t.interpolated]]})
+    write_text(out_dir / NOTE, json.dumps(note, indent=1) + "\n")
+    seen = set()
+    for t in tracks:
+        seen.update(int(f) for f in t.frame_indices)
+    return VideoReport(frames=n, frames_with_person=len(seen), people=len(tracks),
+                       seconds=time.perf_counter() - t0)
+
+
+def run_mesh(*, inputs, out, fmt, npz, backend, backend_weights, lifter, weights, trust_weights, person, start,
+             end, height, focal, recursive, skip_existing, json_summary, fps, batch_size, device, debug) -> int:
+    from vid2pose.batch import Job, plan_jobs, run_jobs
+    from vid2pose.commands import _check_person, _lift_settings, print_summary
+    from vid2pose.device import resolve_device
+    from vid2pose.errors import UsageError
+    from vid2pose.export.meshes import FORMATS
+    from vid2pose.lift.loading import load_lifter
+    from vid2pose.mesh.anny_body import AnnyBody
+    from vid2pose.pose2d import create_backend
+    from vid2pose.progress import stderr
+
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; meshes go in a folder")
+    opts = Pose2DOptions(person=_check_person(person), start=start, end=end, batch_size=max(1, batch_size),
+                         image_fps=fps)
+    settings = _lift_settings(height, focal, None, 64, False)
+    jobs, is_batch = plan_jobs(inputs, out, None, recursive, suffix="_meshes")
+    if not is_batch and out is not None:
+        jobs[0].output = out  # one video: --out is its folder
+    for j in jobs:
+        j.marker = j.output / NOTE
+    todo = [j for j in jobs if not (skip_existing and j.done())]
+    dev = resolve_device(device)
+    lift_model = load_lifter(lifter, weights, dev, trust_weights) if todo else None
+    body = AnnyBody(on_first_build=lambda cache: stderr.print(
+        f"first use of the anny body model: building its cache in {cache} (about a minute and 800 MB, once)")) \
+        if todo else None
+    model = create_backend(backend, backend_weights, dev, trust_weights) if todo else None
+
+    def work(job: Job, reporter: Reporter):
+        return mesh_one(job.spec, job.output, model, lift_model, body, opts, settings, fmt, npz, reporter, job.label)
+
+    try:
+        with Reporter() as reporter:
+            result = run_jobs(jobs, is_batch, work, reporter, skip_existing=skip_existing, debug=debug)
+    finally:
+        if model is not None:
+            model.close()
+    print_summary(result, json_summary)
+    return result.exit_code
