@@ -155,6 +155,10 @@ def mesh(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (per video a folder in batch mode)."),
     fmt: str = typer.Option("obj", "--format", "-f", help="Mesh files: obj, ply or glb (one per frame per person)."),
     npz: bool = typer.Option(True, "--npz/--no-npz", help="Also write person_<ID>.npz with every frame's vertices."),
+    body: str = typer.Option("anny", "--body", help="anny (default: open body posed from the 3D joints) or glot (GLoT + SMPL, your files)."),
+    glot_weights: Optional[Path] = typer.Option(None, "--glot-weights", help="GLoT checkpoint (default: weights/table1_3dpw_weights.pth.tar)."),
+    spin_weights: Optional[Path] = typer.Option(None, "--spin-weights", help="SPIN ResNet-50 checkpoint (default: weights/spin_model_checkpoint.pth.tar)."),
+    smpl_dir: Optional[Path] = typer.Option(None, "--smpl-dir", help="Folder with SMPL_NEUTRAL.pkl and the J_regressor files (default: weights/smpl/)."),
     backend: str = typer.Option("mediapipe", "--pose2d", help="2D backend: mediapipe (default, offline), rtmpose, yolo."),
     backend_weights: Optional[Path] = typer.Option(None, "--pose2d-weights", help="Model file for the 2D backend."),
     lifter: str = typer.Option("ssr-stf", "--lifter", help="3D lifter (see `vid2pose run`)."),
@@ -173,10 +177,11 @@ def mesh(
     device: str = DeviceOpt,
     debug: bool = DebugOpt,
 ) -> None:
-    """Body meshes per frame per person (the open anny body posed from the 3D joints)."""
+    """Body meshes per frame per person: the open anny body posed from the 3D joints, or GLoT + SMPL."""
     from vid2pose.mesh.mesh_run import run_mesh
 
-    raise typer.Exit(run_mesh(inputs=inputs, out=out, fmt=fmt, npz=npz, backend=backend,
+    raise typer.Exit(run_mesh(inputs=inputs, out=out, fmt=fmt, npz=npz, body_name=body, glot_weights=glot_weights,
+                              spin_weights=spin_weights, smpl_dir=smpl_dir, backend=backend,
                               backend_weights=backend_weights, lifter=lifter, weights=weights,
                               trust_weights=trust_weights, person=person, start=start, end=end, height=height,
                               focal=focal, recursive=recursive, skip_existing=skip_existing,

@@ -1,4 +1,9 @@
-"""`vid2pose mesh`: video -> people -> 2D -> 3D joints -> the anny body posed per frame -> mesh files.
+"""`vid2pose mesh`: video -> people -> the body model of ``--body`` -> mesh files.
+
+- ``anny`` (default, offline): 2D -> 3D joints (the lifter) -> the anny body posed per frame.
+- ``glot``: the official GLoT chain on each tracked person (crops -> SPIN ResNet-50 -> GLoT -> SMPL),
+  with the user's GLoT, SPIN and SMPL files; like the official demo it gives a mesh for each frame the
+  person was detected in (gaps are not filled).
 
 Per video the output folder holds ``person_<ID>/frame_<N>.obj`` (or .ply/.glb), ``person_<ID>.npz``
 (every frame's vertices and the faces, see :mod:`vid2pose.export.meshes`) and ``meshes.json``, written
@@ -40,11 +45,13 @@ def mesh_one(spec, out_dir: Path, backend, lifter, body, opts: Pose2DOptions, se
     if not result.tracks:
         raise NoPersonError(f"{label}: no person found in any of the {n} frames analysed")
     tracks = select_tracks(result.tracks, opts.person)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not hasattr(body, "pose"):  # GLoT models
+        return _glot_meshes(source, result, tracks, out_dir, body, fmt, npz, reporter, label, t0, n, settings)
     lifted = [lift_track(t, source.meta, lifter, settings) for t in tracks]
     note = {"schema": "vid2pose.meshes", "version": 1, "video": source.meta.source, "fps": source.meta.fps,
             "body": "anny (MakeHuman assets CC0, code Apache-2.0)", "format": fmt, "coordinates": COORDINATES,
             "lifting": lift_info(lifter, settings, source.meta), "people": []}
-    out_dir.mkdir(parents=True, exist_ok=True)
     with reporter.task(f"meshes {label}", sum(len(t.frames) for t in lifted)) as advance, \
             MeshSequenceWriter(out_dir, body.faces, fmt=fmt, npz=npz) as writer:
         for t in lifted:
@@ -67,7 +74,33 @@ def mesh_one(spec, out_dir: Path, backend, lifter, body, opts: Pose2DOptions, se
                        seconds=time.perf_counter() - t0)
 
 
-def run_mesh(*, inputs, out, fmt, npz, backend, backend_weights, lifter, weights, trust_weights, person, start,
+def _glot_meshes(source, result, tracks, out_dir: Path, models, fmt: str, npz: bool, reporter: Reporter, label: str,
+                 t0: float, n: int, settings) -> VideoReport:
+    from vid2pose.export.meshes import COORDINATES, MeshSequenceWriter
+    from vid2pose.mesh.glot_pipeline import run_glot_on_track
+
+    note = {"schema": "vid2pose.meshes", "version": 1, "video": source.meta.source, "fps": source.meta.fps,
+            "body": "SMPL from GLoT (the user's GLoT, SPIN and SMPL files; their licences apply)", "format": fmt,
+            "coordinates": COORDINATES, "people": []}
+    with reporter.task(f"meshes {label}", sum(len(t) for t in tracks)) as advance, \
+            MeshSequenceWriter(out_dir, models.body.faces, fmt=fmt, npz=npz) as writer:
+        for t in tracks:  # one decoding pass per person: memory stays flat
+            wanted = set(int(f) for f in t.frame_indices)
+            frames = (f for f in source.frames(int(t.frame_indices[0]), int(t.frame_indices[-1]))
+                      if f.index in wanted)
+            for g in run_glot_on_track(frames, t.bboxes, models, focal_length=settings.focal):
+                writer.add(t.track_id, g.frame_index, g.camera_vertices())
+                advance(1)
+            note["people"].append({"id": t.track_id, "folder": f"person_{t.track_id}",
+                                   "first_frame": int(t.frame_indices[0]), "last_frame": int(t.frame_indices[-1]),
+                                   "frames": [int(f) for f in t.frame_indices]})
+    write_text(out_dir / NOTE, json.dumps(note, indent=1) + "\n")
+    return VideoReport(frames=n, frames_with_person=len({int(f) for t in tracks for f in t.frame_indices}),
+                       people=len(tracks), seconds=time.perf_counter() - t0)
+
+
+def run_mesh(*, inputs, out, fmt, npz, body_name="anny", glot_weights=None, spin_weights=None, smpl_dir=None,
+             backend, backend_weights, lifter, weights, trust_weights, person, start,
              end, height, focal, recursive, skip_existing, json_summary, fps, batch_size, device, debug) -> int:
     from vid2pose.batch import Job, plan_jobs, run_jobs
     from vid2pose.commands import _check_person, _lift_settings, print_summary
@@ -94,10 +127,17 @@ def run_mesh(*, inputs, out, fmt, npz, backend, backend_weights, lifter, weights
         j.marker = j.output / NOTE
     todo = [j for j in jobs if not (skip_existing and j.done())]
     dev = resolve_device(device)
-    lift_model = load_lifter(lifter, weights, dev, trust_weights) if todo else None
-    body = AnnyBody(on_first_build=lambda cache: stderr.print(
-        f"first use of the anny body model: building its cache in {cache} (about a minute and 800 MB, once)")) \
-        if todo else None
+    if body_name not in ("anny", "glot"):
+        raise UsageError(f"--body must be anny or glot, not {body_name!r}")
+    body = lift_model = None
+    if todo and body_name == "glot":
+        from vid2pose.mesh.glot_pipeline import load_glot_models
+
+        body = load_glot_models(glot_weights, spin_weights, smpl_dir, trust=trust_weights, device=dev)
+    elif todo:
+        lift_model = load_lifter(lifter, weights, dev, trust_weights)
+        body = AnnyBody(on_first_build=lambda cache: stderr.print(
+            f"first use of the anny body model: building its cache in {cache} (about a minute and 800 MB, once)"))
     model = create_backend(backend, backend_weights, dev, trust_weights) if todo else None
 
     def work(job: Job, reporter: Reporter):
