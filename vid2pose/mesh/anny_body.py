@@ -70,13 +70,14 @@ class AnnyBody:
     """anny loaded once; :meth:`pose` turns joint sequences into meshes, a chunk at a time."""
 
     def __init__(self, phenotype: dict | None = None, on_first_build=None):
-        os.environ.setdefault("ANNY_CACHE_DIR", str(anny_cache_dir()))
         try:
             import anny
+            import anny.paths
             import torch
         except ImportError as e:
             raise MissingDependencyError(f"the default body model needs the anny package: {ANNY_INSTALL}") from e
-        cache = Path(os.environ["ANNY_CACHE_DIR"])
+        cache = anny_cache_dir()
+        anny.paths.set_anny_cache_path(cache)  # anny read its env variable at import, maybe before us
         if on_first_build is not None and not (cache.exists() and any(cache.iterdir())):
             on_first_build(cache)
         self._torch = torch
