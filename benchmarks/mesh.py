@@ -10,6 +10,8 @@ Stages (random weights and made-up inputs of the real sizes: nothing to download
   glot     GLoT, released config (16.7 M parameters), per 16-frame window (= per output frame)
   smpl     SMPL forward from rotation matrices, a random model with 6890 vertices / 13776 faces
   write    one mesh file (6890 vertices) through MeshSequenceWriter, .npz append included
+  anny     the default body posed from H36M-17 joints (rotations + anny skinning, 13,718 vertices),
+           when the anny package is installed (its first use builds a cache: about a minute)
 Times are the best of --repeat runs after a warm-up (the minimum is the figure least disturbed by
 other load on a shared machine). Nothing is asserted.
 """
@@ -90,6 +92,25 @@ def main() -> None:
             ms = best_ms(lambda: w.add(1, next(counter), verts), args.repeat * 5)
             w.close()
             rows.append(("write", f"{fmt} + npz append", 1, ms))
+
+    try:
+        from vid2pose.mesh.anny_body import AnnyBody
+
+        anny_body = AnnyBody()
+    except Exception as e:  # not installed: the GLoT rows still stand
+        print(f"anny stage skipped: {e}")
+        anny_body = None
+    if anny_body is not None:
+        # a person standing 3 m from the camera (x right, y down, z forward), waving the left hand
+        stand = np.array([[0, 0, 0], [-0.1, 0, 0], [-0.1, 0.45, 0], [-0.1, 0.9, 0], [0.1, 0, 0], [0.1, 0.45, 0],
+                          [0.1, 0.9, 0], [0, -0.25, 0], [0, -0.5, 0], [0, -0.6, -0.05], [0, -0.72, 0],
+                          [0.18, -0.5, 0], [0.45, -0.5, 0], [0.7, -0.5, 0], [-0.18, -0.5, 0], [-0.45, -0.5, 0],
+                          [-0.7, -0.5, 0]]) + [0.0, 0.0, 3.0]
+        joints = np.repeat(stand[None], 32, axis=0)
+        joints[:, 13, 1] += 0.2 * np.sin(2 * np.pi * np.arange(32) / 30.0)
+        for b in (1, 32):
+            rows.append(("anny", "pose + skin from 17 joints", b,
+                         best_ms(lambda: anny_body.pose(joints[:b], leg_length=0.88), args.repeat)))
 
     print(f"{'stage':<10} {'variant':<28} {'batch':>5} {'best ms':>9} {'ms/frame':>9}")
     for stage, variant, b, ms in rows:
