@@ -63,6 +63,10 @@ def band(azimuth: float) -> str:
 
 def render(data: Path, clip: tuple, cache: Path, duration: float) -> tuple[Path, Path]:
     rel, start, az, cam_h = clip
+    from vid2pose.mocap import read_bvh
+
+    motion = read_bvh(data / rel)
+    duration = round(min(duration, motion.num_frames * motion.frame_time - start - 0.1), 2)  # short takes
     name = f"{Path(rel).name.split('.')[0]}_s{start:g}_a{az}_h{cam_h:g}_d{duration:g}"
     video, truth = cache / f"{name}.mp4", cache / f"{name}_truth.npz"
     if not (video.exists() and truth.exists()):
