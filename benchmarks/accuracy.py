@@ -1,33 +1,50 @@
-"""Accuracy from pixels: render clips with exact 3D truth, run `vid2pose run` on them, print the errors.
+"""Accuracy from pixels: render clips with exact 3D truth, run `vid2pose run` and MediaPipe's own 3D on them,
+print the errors of both.
 
     ANNY_CACHE_DIR=... python benchmarks/accuracy.py --data ../shared/data/mocap [--quick] [--cache DIR]
 
 Clips: motion capture of the *validation* performers only (vid2pose/train/split.py: CMU subjects 7
 and 131, Bandai Namco's held-out styles; never trained on), retargeted onto the anny body and rendered
-by scripts/make_sample.py (OpenCV rasteriser, floor and wall) from cameras around the person
-(azimuth relative to the direction of travel) at several heights. The truth per frame is the rendered
-body's H36M-17 joints in camera space (metres), read off the posed body
+by scripts/make_sample.py (OpenCV rasteriser, floor and wall) from cameras all around the person
+(azimuth relative to the direction of travel), at heights from 0.4 to 3.5 m (elevation about -10 to
+40 degrees), at 1 to 1.9 times the nearest distance that keeps the body in frame (about 2.5 to 8 m),
+with phone-like (65-70 degrees) and tripod/zoom (40-50 degrees) fields of view, with varied body shapes
+(anny's phenotype), outfit and skin colours, floor and wall colours and light (--look). The truth per
+frame is the rendered body's H36M-17 joints in camera space (metres) read off the posed body
 (vid2pose.render.body.anny_h36m_joints documents how each joint is taken). Rendered clips are cached.
 
-Metrics (mm; what users get: the tool's own metric scale from --height 1.70 and its assumed focal
-length, not the truth's):
+Two contestants on the same frames (frames where both found the person):
+  vid2pose   `vid2pose run` as a user runs it: the tool's own metric scale (--height 1.70, not the
+             truth's) and its assumed focal length (60 degrees, not the truth's).
+  mediapipe  MediaPipe's pose_world_landmarks (BlazePose GHUM 3D, mediapipe.solutions.pose,
+             model_complexity=1, the one offline peer), mapped to H36M-17 by
+             vid2pose.skeletons.blazepose33_world_to_h36m. It gives no camera-space position.
+
+Metrics (mm):
   det      frames with a 3D pose / frames
-  cam      camera-space MPJPE (root position included)
-  root     root-aligned MPJPE
+  cam      camera-space MPJPE (root position included; vid2pose only), as run: the assumed focal length
+  cam|f    the same with the true focal length given (--focal), as a user who knows the lens gets it
+  root     root-aligned MPJPE (pelvis on pelvis)
   N        N-MPJPE (root-relative, best uniform scale)
   P        P-MPJPE (best similarity transform per frame)
-  accel    acceleration error, mm/frame^2
+  P12      P-MPJPE on the 12 limb joints only (hips, knees, ankles, shoulders, elbows, wrists), which
+           both define directly, so joint-definition choices for spine/thorax/nose/head drop out
+  accel    acceleration error, mm/frame^2 (root-relative)
 
-Not done yet (issue 7): the comparison with MediaPipe's own 3D world landmarks on the same frames.
+Also printed: the default 2D backend's error against the projected truth (the 12 limb joints, % of the
+person's height in the image), next to the training noise model (vid2pose/train/noise.py) sampled on
+the same clips, so the noise model can be checked against what the 2D stage really does.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,61 +52,267 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vid2pose.skeletons import _COCO_DIRECT, BLAZEPOSE33_TO_COCO17, blazepose33_world_to_h36m  # noqa: E402
 from vid2pose.train.evaluate import accel_error, mpjpe, n_mpjpe, p_mpjpe  # noqa: E402
 from vid2pose.train.split import is_validation  # noqa: E402
 
-# (mocap file under --data, start s, azimuth deg, camera height m). Azimuth: make_sample's convention,
-# 0 = side view, 90 = the front of the direction of travel.
+LIMBS = np.array([1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16])  # H36M indices of the 12 limb joints
+LIMB_GROUPS = {"hips": [1, 4], "knees": [2, 5], "ankles": [3, 6], "shoulders": [11, 14], "elbows": [12, 15],
+               "wrists": [13, 16]}
+
+
+@dataclass(frozen=True)
+class Clip:
+    mocap: str               # under --data
+    start: float             # s
+    azimuth: float           # deg; make_sample's convention: 0 = side view, 90 = front of the direction of travel
+    #                          (for motion on the spot: of the mocap's own axes; the view band comes from the truth)
+    cam_height: float        # m
+    hfov: float = 62.0       # horizontal field of view, deg (phone ~65-70, zoom/tripod ~40-50)
+    distance: float = 1.0    # multiple of the nearest distance that keeps the body in frame
+    body: tuple = (0.1, 0.5, 0.55, 0.5, 0.55)  # anny phenotype: gender, age, height, weight, muscle
+    look: int = 0            # seed of outfit/skin/floor/wall colours and light
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def name(self) -> str:
+        return Path(self.mocap).name.split(".")[0]
+
+
 STANDARD = [
-    ("cmu/iclone_cc/007/007_01.bvh.gz", 0.5, 20, 1.35),
-    ("cmu/iclone_cc/007/007_01.bvh.gz", 0.5, 110, 1.0),
-    ("cmu/iclone_cc/007/007_05.bvh.gz", 0.5, 200, 1.6),
-    ("cmu/iclone_cc/007/007_09.bvh.gz", 0.5, 290, 2.2),
-    ("cmu/cgspeed_bvh/131_01.bvh.gz", 0.0, 60, 1.35),
-    ("cmu/cgspeed_bvh/131_03.bvh.gz", 0.0, 240, 1.0),
-    ("bandai_namco/dataset-1/data/dataset-1_bye_childish_001.bvh.gz", 0.0, 90, 1.35),
-    ("bandai_namco/dataset-1/data/dataset-1_dash_childish_001.bvh.gz", 0.0, 160, 1.8),
-    ("bandai_namco/dataset-2/data/dataset-2_raise-up-both-hands_youthful_001.bvh.gz", 0.0, 330, 1.2),
-    ("bandai_namco/dataset-2/data/dataset-2_raise-up-both-hands_youthful_003.bvh.gz", 0.0, 45, 2.5),
+    Clip("cmu/iclone_cc/007/007_01.bvh.gz", 0.5, 20, 1.35, 65, 1.0, (0.1, 0.5, 0.55, 0.5, 0.55), 1),
+    Clip("cmu/iclone_cc/007/007_01.bvh.gz", 0.5, 110, 1.0, 45, 1.6, (0.1, 0.5, 0.55, 0.5, 0.55), 2),
+    Clip("cmu/iclone_cc/007/007_05.bvh.gz", 0.5, 200, 1.6, 68, 1.2, (0.9, 0.4, 0.4, 0.6, 0.4), 3),
+    Clip("cmu/iclone_cc/007/007_09.bvh.gz", 0.5, 290, 3.5, 65, 1.0, (0.3, 0.7, 0.7, 0.3, 0.7), 4),
+    Clip("cmu/cgspeed_bvh/131_01.bvh.gz", 0.0, 60, 1.35, 50, 1.4, (0.6, 0.5, 0.5, 0.8, 0.5), 5),
+    Clip("cmu/cgspeed_bvh/131_03.bvh.gz", 0.0, 240, 0.4, 68, 1.3, (0.0, 0.3, 0.8, 0.4, 0.8), 6),
+    Clip("bandai_namco/dataset-1/data/dataset-1_bye_childish_001.bvh.gz", 0.0, 90, 1.35, 42, 1.9,
+         (1.0, 0.5, 0.3, 0.5, 0.3), 7),
+    Clip("bandai_namco/dataset-1/data/dataset-1_dash_childish_001.bvh.gz", 0.0, 160, 1.8, 66, 1.1,
+         (0.2, 0.6, 0.6, 0.7, 0.6), 8),
+    Clip("bandai_namco/dataset-1/data/dataset-1_guide_childish_001.bvh.gz", 0.0, 135, 2.5, 48, 1.5,
+         (0.7, 0.4, 0.5, 0.4, 0.4), 9),
+    Clip("bandai_namco/dataset-2/data/dataset-2_raise-up-both-hands_youthful_001.bvh.gz", 0.0, 330, 1.2, 65,
+         1.0, (0.4, 0.5, 0.6, 0.5, 0.6), 10),
+    Clip("bandai_namco/dataset-2/data/dataset-2_wave-both-hands_youthful_001.bvh.gz", 0.0, 45, 2.5, 44, 1.7,
+         (0.8, 0.6, 0.45, 0.3, 0.35), 11),
+    Clip("bandai_namco/dataset-2/data/dataset-2_walk-turn-left_youthful_001.bvh.gz", 0.0, 250, 1.5, 66, 1.2,
+         (0.1, 0.45, 0.65, 0.6, 0.7), 12),
 ]
 QUICK = STANDARD[:2]
 
 
-def band(azimuth: float) -> str:
-    """Where the camera sees the person from, relative to the direction of travel."""
-    a = azimuth % 360
-    return "side" if a < 45 or 135 <= a < 225 or a >= 315 else ("front" if a < 180 else "back")
+def view_band(joints_cam: np.ndarray) -> str:
+    """Where the camera sees the person from, from the truth: 'front' when the body faces the camera
+    within 45 degrees (median over the clip), 'back' when it faces away, 'side' otherwise."""
+    j = np.asarray(joints_cam, np.float64)
+    lateral = (j[:, 4] - j[:, 1]) + (j[:, 11] - j[:, 14])  # right -> left, hips and shoulders
+    up = j[:, 8] - j[:, 0]
+    forward = np.cross(lateral, up)  # camera axes: x right, y down, z away from the camera
+    facing = float(np.median(-forward[:, 2] / np.linalg.norm(forward, axis=-1)))
+    return "front" if facing > np.cos(np.pi / 4) else "back" if facing < -np.cos(np.pi / 4) else "side"
 
 
-def render(data: Path, clip: tuple, cache: Path, duration: float) -> tuple[Path, Path]:
-    rel, start, az, cam_h = clip
+def render(data: Path, clip: Clip, cache: Path, duration: float) -> tuple[Path, Path]:
     from vid2pose.mocap import read_bvh
 
-    motion = read_bvh(data / rel)
-    duration = round(min(duration, motion.num_frames * motion.frame_time - start - 0.1), 2)  # short takes
-    name = f"{Path(rel).name.split('.')[0]}_s{start:g}_a{az}_h{cam_h:g}_d{duration:g}"
+    motion = read_bvh(data / clip.mocap)
+    duration = round(min(duration, motion.num_frames * motion.frame_time - clip.start - 0.1), 2)  # short takes
+    body = "-".join(f"{b:g}" for b in clip.body)
+    name = (f"{clip.name}_s{clip.start:g}_a{clip.azimuth:g}_h{clip.cam_height:g}_f{clip.hfov:g}"
+            f"_d{clip.distance:g}_b{body}_l{clip.look}_t{duration:g}")
     video, truth = cache / f"{name}.mp4", cache / f"{name}_truth.npz"
     if not (video.exists() and truth.exists()):
-        cmd = [sys.executable, str(REPO / "scripts" / "make_sample.py"), "--mocap", str(data / rel), "--out",
-               str(cache), "--name", name, "--start", str(start), "--duration", str(duration), "--azimuth", str(az),
-               "--cam-height", str(cam_h)]
+        g, age, h, w, m = clip.body
+        cmd = [sys.executable, str(REPO / "scripts" / "make_sample.py"), "--mocap", str(data / clip.mocap),
+               "--out", str(cache), "--name", name, "--start", str(clip.start), "--duration", str(duration),
+               "--azimuth", str(clip.azimuth), "--cam-height", str(clip.cam_height), "--hfov", str(clip.hfov),
+               "--distance-factor", str(clip.distance), "--look", str(clip.look), "--gender", str(g),
+               "--age", str(age), "--body-height", str(h), "--weight", str(w), "--muscle", str(m)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return video, truth
 
 
-def score(poses_json: Path, truth_npz: Path) -> dict:
-    doc = json.loads(poses_json.read_text())
-    gt_all = np.load(truth_npz)["joints_cam"].astype(np.float64)
-    track = max(doc["tracks"], key=lambda t: len(t.get("pose3d", [])))
-    p3 = track["pose3d"]
-    frames = np.array([f["frame"] for f in p3])
-    cam = np.array([f["joints_cam"] for f in p3], np.float64)
-    gt = gt_all[frames]
-    rel, grel = cam - cam[:, :1], gt - gt[:, :1]
+def mediapipe_world(video: Path) -> dict[int, np.ndarray]:
+    """frame -> (33, 3) pose_world_landmarks of MediaPipe's own pose solution, run as its users run it."""
+    import cv2
+    import mediapipe as mp
+
+    out = {}
+    cap = cv2.VideoCapture(str(video))
+    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1) as pose:
+        k = 0
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            r = pose.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            if r.pose_world_landmarks is not None:
+                out[k] = np.array([[p.x, p.y, p.z] for p in r.pose_world_landmarks.landmark])
+            k += 1
+    cap.release()
+    return out
+
+
+def metrics(pred_rel: np.ndarray, gt_rel: np.ndarray) -> dict:
     m = lambda x: 1000 * float(np.mean(x))  # noqa: E731 (mm)
-    return {"frames": len(gt_all), "det": len(frames) / len(gt_all), "cam": m(mpjpe(cam, gt)),
-            "root": m(mpjpe(rel, grel)), "N": m(n_mpjpe(rel, grel)), "P": m(p_mpjpe(rel, grel)),
-            "accel": m(accel_error(rel, grel)) if len(rel) > 2 else float("nan")}
+    return {"root": m(mpjpe(pred_rel, gt_rel)), "N": m(n_mpjpe(pred_rel, gt_rel)), "P": m(p_mpjpe(pred_rel, gt_rel)),
+            "P12": m(p_mpjpe(pred_rel[:, LIMBS], gt_rel[:, LIMBS])),
+            "accel": m(accel_error(pred_rel, gt_rel)) if len(pred_rel) > 2 else float("nan")}
+
+
+def coco_from_h36m(h36m: np.ndarray) -> np.ndarray:
+    """(..., 17, D) H36M -> (..., 17, D) COCO order, limb joints filled (face points get the nose)."""
+    out = np.repeat(h36m[..., 9:10, :], 17, axis=-2).copy()
+    for h, c in _COCO_DIRECT.items():
+        out[..., c, :] = h36m[..., h, :]
+    return out
+
+
+def noise_model_errors(truth: dict, seeds: int = 16, window: int = 27) -> np.ndarray:
+    """Errors (N, 12) of the training noise model on this clip's truth, in fractions of the person height,
+    sampled per window as in training (hips biased in 3D, then projected)."""
+    from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, hip_bias
+
+    cam, K = truth["joints_cam"].astype(np.float64), truth["K"]
+    T = len(cam) // window * window
+    win = cam[:T].reshape(-1, window, 17, 3)
+    proj = lambda p: (p[..., :2] / p[..., 2:3]) @ K[:2, :2].T + K[:2, 2]  # noqa: E731
+    errs = []
+    for s in range(seeds):
+        rng = np.random.default_rng(s)
+        biased = win.copy()
+        biased[:, :, 4], biased[:, :, 1] = hip_bias(rng, win, dict(NOISE_DEFAULTS))
+        true2d, obs2d = proj(win), proj(biased)
+        h = person_height_px(true2d.reshape(-1, 17, 2)).reshape(len(win), window).mean(1)
+        noisy = apply_noise(rng, coco_from_h36m(obs2d), h)
+        noisy_h36m = np.zeros_like(true2d)
+        for hj, c in _COCO_DIRECT.items():
+            noisy_h36m[..., hj, :] = noisy[..., c, :2]
+        e = np.linalg.norm(noisy_h36m - true2d, axis=-1) / h[:, None, None]
+        errs.append(e[..., LIMBS].reshape(-1, 12))
+    return np.concatenate(errs)
+
+
+def person_height_px(joints2d: np.ndarray) -> np.ndarray:
+    """Per frame, the person's height in the image from the truth joints (head top to the lower ankle)."""
+    return np.linalg.norm(joints2d[:, 10] - (joints2d[:, 3] + joints2d[:, 6]) / 2, axis=-1) * 1.08  # ankle->sole
+
+
+def lift_true_2d(poses_json: Path, truth_npz: Path, tmp: Path, args) -> dict:
+    """The lifter alone: the same run's file with its 2D keypoints replaced by the exact projected truth
+    (confidence 1), through `vid2pose lift`. Separates the 2D stage's share of the error from the lifter's."""
+    doc = json.loads(poses_json.read_text())
+    truth = np.load(truth_npz)
+    gt2d, gt = truth["joints_2d"].astype(np.float64), truth["joints_cam"].astype(np.float64)
+    track = max(doc["tracks"], key=lambda t: len(t.get("pose3d", [])))
+    doc["tracks"] = [track]
+    track.pop("pose3d", None)
+    doc.pop("pose3d", None)
+    for f in track["frames"]:
+        f["keypoints"] = [[float(x), float(y), 1.0] for x, y in gt2d[f["frame"]]]
+    src, out = tmp / "true2d.json", tmp / "true2d_3d.json"
+    src.write_text(json.dumps(doc))
+    cmd = [sys.executable, "-m", "vid2pose", "lift", str(src), "--out", str(out), "--lifter", args.lifter,
+           "--device", "cpu"] + (["--weights", str(args.weights)] if args.weights else [])
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p3 = [f for f in json.loads(out.read_text())["tracks"][0]["pose3d"] if not f.get("interpolated")]
+    pred = np.array([f["joints_cam"] for f in p3], np.float64)
+    g = gt[[f["frame"] for f in p3]]
+    return metrics(pred - pred[:, :1], g - g[:, :1])
+
+
+def camera_error(poses_json: Path, truth_npz: Path) -> float:
+    """Camera-space MPJPE (mm) over the frames with a detected person."""
+    track = max(json.loads(poses_json.read_text())["tracks"], key=lambda t: len(t.get("pose3d", [])))
+    p3 = [f for f in track.get("pose3d", []) if not f.get("interpolated")]
+    gt = np.load(truth_npz)["joints_cam"].astype(np.float64)[[f["frame"] for f in p3]]
+    return 1000 * float(np.mean(mpjpe(np.array([f["joints_cam"] for f in p3], np.float64), gt)))
+
+
+def score(poses_json: Path, truth_npz: Path, mp_world: dict[int, np.ndarray]) -> dict:
+    doc = json.loads(poses_json.read_text())
+    truth = dict(np.load(truth_npz))
+    gt_all = truth["joints_cam"].astype(np.float64)
+    track = max(doc["tracks"], key=lambda t: len(t.get("pose3d", [])))
+    ours = {f["frame"]: np.array(f["joints_cam"], np.float64) for f in track.get("pose3d", [])
+            if not f.get("interpolated")}
+    r = {"frames": len(gt_all), "det": len(ours) / len(gt_all), "det_mp": len(mp_world) / len(gt_all),
+         "cam_all": 1000 * float(np.mean(mpjpe(np.stack(list(ours.values())), gt_all[list(ours)]))) if ours
+         else float("nan")}
+    # 2D: the default backend's limb keypoints against the projected truth
+    kp = {f["frame"]: np.array(f["keypoints"], np.float64)[:, :2] for f in track["frames"]}
+    seen = [k for k in range(len(gt_all)) if k in kp]
+    gt2d = truth["joints_2d"].astype(np.float64)[seen]
+    h = person_height_px(gt2d)
+    e2d = np.linalg.norm(np.stack([kp[k] for k in seen]) - gt2d, axis=-1) / h[:, None]
+    r["err2d"] = e2d[:, LIMBS]
+    # for scripts/fit_noise.py: the 2D stage's H36M keypoints next to the exact truth
+    r["fit"] = {"pred2d": np.stack([kp[k] for k in seen]), "true2d": gt2d, "true3d": gt_all[seen],
+                "focal": np.full(len(seen), float(truth["K"][0, 0]))}
+    r["err2d_model"] = noise_model_errors(truth)
+    r["height_px"] = float(np.median(h))
+    if ours:
+        keys = sorted(ours)
+        mine = np.stack([ours[k] for k in keys])
+        r["ours_all"] = metrics(mine - mine[:, :1], gt_all[keys] - gt_all[keys][:, :1])
+    both = sorted(set(ours) & set(mp_world))
+    r["same"] = len(both)
+    if not both:
+        return r
+    gt = gt_all[both]
+    grel = gt - gt[:, :1]
+    cam = np.stack([ours[k] for k in both])
+    r["cam"] = 1000 * float(np.mean(mpjpe(cam, gt)))
+    r["ours"] = metrics(cam - cam[:, :1], grel)
+    mpj = blazepose33_world_to_h36m(np.stack([mp_world[k] for k in both]))
+    r["mp"] = metrics(mpj - mpj[:, :1], grel)
+    r["pairs"] = {"ours": (cam - cam[:, :1], grel), "mp": (mpj - mpj[:, :1], grel)}
+    return r
+
+
+def body_frames(rel: np.ndarray) -> np.ndarray:
+    """(F, 3, 3) per-frame body axes of a root-relative pose (columns: left, up, forward)."""
+    lat = (rel[:, 4] - rel[:, 1]) + (rel[:, 11] - rel[:, 14])
+    up = rel[:, 8] - rel[:, 0]
+    x = lat / np.linalg.norm(lat, axis=-1, keepdims=True)
+    y = up - np.sum(up * x, -1, keepdims=True) * x
+    y /= np.linalg.norm(y, axis=-1, keepdims=True)
+    return np.stack([x, y, np.cross(x, y)], -1)
+
+
+def calibrated(rows: list[dict], who: str) -> dict:
+    """Metrics after removing each method's constant per-joint offset in the body's frame (taken from the truth:
+    this is an analysis, not something a user could run), learnt on the *other* clips (leave one clip out):
+    what is left once joint-definition differences (where exactly a 'shoulder' or 'head' sits) and other
+    constant biases are taken out, for each method alike."""
+    rs = [r for r in rows if "pairs" in r]
+    offs = []
+    for r in rs:
+        pred, gt = r["pairs"][who]
+        R = body_frames(gt)
+        offs.append(np.einsum("fij,fki->fkj", R, gt - pred))  # residuals in the body frame, (F, 17, 3)
+    out = []
+    for i, r in enumerate(rs):
+        others = np.concatenate([o for k, o in enumerate(offs) if k != i])
+        mean = np.median(others, axis=0)  # (17, 3)
+        pred, gt = r["pairs"][who]
+        fixed = pred + np.einsum("fij,kj->fki", body_frames(gt), mean)
+        fixed -= fixed[:, :1]
+        out.append((metrics(fixed, gt), len(gt)))
+    w = np.array([n for _, n in out], float)
+    return {k: float(np.average([m[k] for m, _ in out], weights=w)) for k in out[0][0]}
+
+
+
+def summary2d(err: np.ndarray) -> str:
+    """Median, 90th percentile and gross share (> 5 % of height) per limb group."""
+    parts = []
+    for g, js in LIMB_GROUPS.items():
+        e = err[:, [list(LIMBS).index(j) for j in js]].ravel() * 100
+        parts.append(f"{g} {np.median(e):.2f}/{np.percentile(e, 90):.1f}/{np.mean(e > 5) * 100:.0f}%")
+    e = err.ravel() * 100
+    return f"all {np.median(e):.2f}/{np.percentile(e, 90):.1f}/{np.mean(e > 5) * 100:.0f}%  " + "  ".join(parts)
 
 
 def main() -> int:
@@ -98,36 +321,90 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="2 short clips (a smoke test)")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "vid2pose" / "bench")
     ap.add_argument("--lifter", default="ssr-stf")
+    ap.add_argument("--weights", type=Path, help="lifter weights (default: the shipped ones)")
+    ap.add_argument("--save-2d", type=Path, help="write the 2D stage's keypoints and the truth (.npz) for "
+                                                  "scripts/fit_noise.py")
     args = ap.parse_args()
     clips, duration = (QUICK, 1.5) if args.quick else (STANDARD, 4.0)
-    for rel, *_ in clips:
-        assert is_validation(rel), f"{rel} is not in the validation split"
+    for clip in clips:
+        assert is_validation(clip.mocap), f"{clip.mocap} is not in the validation split"
     args.cache.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log lines
     t0 = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:
             video, truth = render(args.data, clip, args.cache, duration)
             out = Path(tmp) / (video.stem + ".json")
-            subprocess.run([sys.executable, "-m", "vid2pose", "run", str(video), "--out", str(out), "--lifter",
-                            args.lifter, "--device", "cpu"], check=True, stdout=subprocess.DEVNULL,
+            cmd = [sys.executable, "-m", "vid2pose", "run", str(video), "--out", str(out), "--lifter", args.lifter,
+                   "--device", "cpu"] + (["--weights", str(args.weights)] if args.weights else [])
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            r = score(out, truth, mediapipe_world(video))
+            focal = float(np.load(truth)["K"][0, 0])
+            subprocess.run(cmd + ["--focal", f"{focal:.2f}"], check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-            r = score(out, truth)
-            r.update(clip=Path(clip[0]).name.split(".")[0], azimuth=clip[2], cam_h=clip[3], band=band(clip[2]))
+            r["cam_f"] = camera_error(out, truth)
+            r["true2d"] = lift_true_2d(out, truth, Path(tmp), args)
+            r.update(clip=clip, band=view_band(np.load(truth)["joints_cam"]))
             rows.append(r)
-    cols = ("det", "cam", "root", "N", "P", "accel")
-    print(f"{'clip':<44} {'az':>4} {'cam h':>5} {'band':>5} {'frames':>6} " + " ".join(f"{c:>7}" for c in cols))
+            print(f"  {clip.name} az {clip.azimuth:g}: done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+
+    cols = ("root", "N", "P", "P12", "accel")
+    head = (f"{'clip':<38} {'az':>4} {'cam h':>5} {'fov':>4} {'band':>5} {'frames':>6} {'det':>5} {'cam':>6} "
+            f"{'cam|f':>6}")
+    print(head + "  " + " ".join(f"{c + ' ours/mp':>15}" for c in cols))
     for r in rows:
-        print(f"{r['clip']:<44} {r['azimuth']:>4} {r['cam_h']:>5.2f} {r['band']:>5} {r['frames']:>6} "
-              + " ".join(f"{r[c]:>7.3f}" if c == "det" else f"{r[c]:>7.1f}" for c in cols))
+        c = r["clip"]
+        line = (f"{c.name:<38} {c.azimuth:>4g} {c.cam_height:>5.2f} {c.hfov:>4g} {r['band']:>5} {r['frames']:>6} "
+                f"{r['det']:>5.2f} {r.get('cam', r['cam_all']):>6.0f} {r['cam_f']:>6.0f}  ")
+        if "ours" in r:
+            line += " ".join(f"{r['ours'][k]:>7.1f}/{r['mp'][k]:<7.1f}" for k in cols)
+        elif "ours_all" in r:
+            line += " ".join(f"{r['ours_all'][k]:>7.1f}/{'-':<7}" for k in cols)
+        print(line + ("" if r["det_mp"] == 1 else f"  (mediapipe det {r['det_mp']:.2f})"))
+
+    print("\nSame frames, weighted by frames (mm):")
     groups = {"overall": rows} | {f"band {b}": [r for r in rows if r["band"] == b] for b in ("front", "side", "back")}
-    print()
     for name, rs in groups.items():
-        if rs:
-            w = np.array([r["frames"] * r["det"] for r in rs])
-            print(f"{name:<44} " + " ".join(f"{c} {np.average([r[c] for r in rs], weights=w):.1f}"
-                                             if c != "det" else f"det {np.mean([r['det'] for r in rs]):.3f}"
-                                             for c in cols))
+        rs = [r for r in rs if "ours" in r]
+        if not rs:
+            continue
+        w = np.array([r["same"] for r in rs], float)
+        avg = lambda who, k: float(np.average([r[who][k] for r in rs], weights=w))  # noqa: E731
+        cam = float(np.average([r["cam"] for r in rs], weights=w))
+        cam_f = float(np.average([r["cam_f"] for r in rs], weights=w))
+        print(f"{name:<12} det {np.mean([r['det'] for r in rs]):.3f}  cam {cam:.0f}  cam|f {cam_f:.0f}  "
+              + "  ".join(f"{k} {avg('ours', k):.1f} vs {avg('mp', k):.1f} ({100 * (1 - avg('ours', k) / avg('mp', k)):+.0f}%)"
+                          for k in cols))
+    print("  (percentages: how much lower vid2pose's error is than MediaPipe's world landmarks')")
+    if sum("pairs" in r for r in rows) > 1:
+        cal = {who: calibrated(rows, who) for who in ("ours", "mp")}
+        print("overall, joint definitions calibrated (leave one clip out): "
+              + "  ".join(f"{k} {cal['ours'][k]:.1f} vs {cal['mp'][k]:.1f} "
+                          f"({100 * (1 - cal['ours'][k] / cal['mp'][k]):+.0f}%)" for k in cols))
+    rs = [r for r in rows if "true2d" in r and "ours_all" in r]
+    w = np.array([r["frames"] for r in rs], float)
+    print("vid2pose's lifter on the exact 2D (the 2D stage's share of the error removed): "
+          + "  ".join(f"{k} {np.average([r['true2d'][k] for r in rs], weights=w):.1f}" for k in cols))
+    rs = [r for r in rows if "ours_all" in r]
+    w = np.array([r["det"] * r["frames"] for r in rs])
+    print("vid2pose on every frame it found the person in (all clips): "
+          f"det {np.mean([r['det'] for r in rs]):.3f}  cam {np.average([r['cam_all'] for r in rs], weights=w):.0f}  "
+          f"cam|f {np.average([r['cam_f'] for r in rs], weights=w):.0f}  "
+          + "  ".join(f"{k} {np.average([r['ours_all'][k] for r in rs], weights=w):.1f}" for k in cols))
+    per_clip = " ".join(f"{r['det_mp']:.2f}" for r in rows)
+    print(f"MediaPipe's pose solution found the person in {np.mean([r['det_mp'] for r in rows]):.3f} of the frames "
+          f"(per clip: {per_clip})")
+
+    e_bp = np.concatenate([r["err2d"] for r in rows if "err2d" in r])
+    e_nm = np.concatenate([r["err2d_model"] for r in rows if "err2d_model" in r])
+    print("\n2D limb keypoint error, % of person height: median/90th percentile/share above 5 %")
+    print(f"  BlazePose (the 2D stage)  {summary2d(e_bp)}")
+    print(f"  training noise model      {summary2d(e_nm)}")
+    if args.save_2d:
+        fits = [r["fit"] for r in rows if "fit" in r]
+        np.savez_compressed(args.save_2d, **{k: np.concatenate([f[k] for f in fits]) for k in fits[0]})
+    print(f"  median person height {np.median([r['height_px'] for r in rows if 'height_px' in r]):.0f} px")
     print(f"\n{len(rows)} clips, {time.perf_counter() - t0:.0f} s (renders cached in {args.cache})")
     return 0
 

@@ -69,6 +69,11 @@ def parse_args(argv=None):
     p.add_argument("--body-height", type=float, default=0.55, help="anny 'height' phenotype")
     p.add_argument("--weight", type=float, default=0.5)
     p.add_argument("--muscle", type=float, default=0.55)
+    p.add_argument("--look", type=int, default=None,
+                   help="seed for a varied look (outfit and skin colours, floor and wall colours, light "
+                        "direction); default: the sample's fixed look")
+    p.add_argument("--distance-factor", type=float, default=1.0,
+                   help="camera distance as a multiple of the nearest one that keeps the body in frame")
     p.add_argument("--calibration-frame", type=int, default=0,
                    help="clip frame whose pose ties anny's bones to the mocap joints")
     return p.parse_args(argv)
@@ -77,6 +82,32 @@ def parse_args(argv=None):
 def rot_z(theta: float) -> np.ndarray:
     c, s = np.cos(theta), np.sin(theta)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+# Clothing-like colours (BGR) for --look: plain garments of everyday colours, skin tones from light to dark.
+SHIRTS = [(50, 70, 190), (200, 200, 205), (40, 40, 45), (60, 140, 60), (150, 90, 40), (40, 170, 220),
+          (130, 60, 120), (90, 90, 95)]
+TROUSERS = [(110, 70, 40), (40, 40, 45), (80, 110, 130), (150, 150, 150), (60, 80, 60), (70, 55, 120)]
+SHOES = [(40, 40, 45), (220, 220, 225), (60, 80, 110), (30, 30, 90)]
+SKINS = [(120, 160, 215), (150, 185, 230), (90, 125, 180), (60, 85, 130), (45, 60, 95)]
+HAIRS = [(35, 45, 60), (20, 20, 25), (60, 110, 160), (150, 160, 170)]
+
+
+def random_look(seed: int) -> dict:
+    """Outfit palette, floor and wall colours and light direction drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    pick = lambda options: tuple(int(c) for c in options[rng.integers(len(options))])  # noqa: E731
+    wall = rng.uniform(120, 225, 3)
+    floor = rng.uniform(70, 170, 3)
+    az, el = rng.uniform(-np.pi, np.pi), rng.uniform(np.deg2rad(25), np.deg2rad(70))
+    return {
+        "palette": {"shirt": pick(SHIRTS), "trousers": pick(TROUSERS), "shoes": pick(SHOES),
+                    "skin": pick(SKINS), "hair": pick(HAIRS)},
+        "wall_color": tuple(wall), "floor_color": tuple(floor), "floor_color2": tuple(floor * 0.87),
+        # from the light towards the scene: downwards, from a random side
+        "light": np.array([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), -np.sin(el)]),
+        "ambient": float(rng.uniform(0.35, 0.55)),
+    }
 
 
 def fit_camera(points_world: np.ndarray, center: np.ndarray, args) -> tuple[Camera, float]:
@@ -109,7 +140,8 @@ def fit_camera(points_world: np.ndarray, center: np.ndarray, args) -> tuple[Came
     for _ in range(40):  # bisection on the distance
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if fits(mid) else (mid, hi)
-    return make(hi), hi
+    dist = hi * args.distance_factor
+    return make(dist), dist
 
 
 def main(argv=None) -> int:
@@ -119,6 +151,11 @@ def main(argv=None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     import anny  # imported late: the first construction builds a large cache
+    import anny.paths
+
+    from vid2pose.mesh.anny_body import anny_cache_dir
+
+    anny.paths.set_anny_cache_path(anny_cache_dir())  # the cache vid2pose mesh uses too
 
     motion = read_bvh(args.mocap)
     n = int(round(args.duration * args.fps))
@@ -150,7 +187,8 @@ def main(argv=None) -> int:
     w = model.vertex_bone_weights.numpy()
     vb = model.vertex_bone_indices.numpy()[np.arange(len(w)), w.argmax(1)]
     head_top_v, nose_v = head_landmark_vertices(rest_vertices, vb, labels.index("head"))
-    vcol, _ = anny_region_colors(rest_vertices, vb, labels, rest_heads)
+    look = random_look(args.look) if args.look is not None else None
+    vcol, _ = anny_region_colors(rest_vertices, vb, labels, rest_heads, palette=look and look["palette"])
     face_col = vcol[faces].mean(axis=1)
 
     # Scene placement: walk along +x, path centred on the origin, feet on z = 0.
@@ -174,12 +212,12 @@ def main(argv=None) -> int:
     joints_world = anny_h36m_joints(bone_poses, verts, labels, nose_v, head_top_v)
 
     cam, dist = fit_camera(verts[:, ::7].reshape(-1, 3), np.zeros(3), args)
-    light_world = np.array([0.35, 0.55, -0.75])  # travels away from the camera, downwards
+    light_world = np.array([0.35, 0.55, -0.75]) if look is None else look["light"]  # from light to scene
     light_cam = cam.R @ light_world
     wall_y = float(verts[..., 1].max()) + 1.5  # wall 1.5 m behind the furthest point
     background = floor_wall_background(
         cam, wall_point=np.array([0.0, wall_y, 0.0]), wall_normal=np.array([0.0, -1.0, 0.0]),
-        seed=args.seed,
+        seed=args.seed, **({k: look[k] for k in ("wall_color", "floor_color", "floor_color2")} if look else {}),
     )
 
     video_path = out_dir / f"{args.name}.mp4"
@@ -191,8 +229,8 @@ def main(argv=None) -> int:
     for k in range(n):
         t1 = time.perf_counter()
         img = draw_ground_shadow(background, cam, verts[k], faces, light_world)
-        img = render_mesh(img, cam.to_camera(verts[k]), faces, face_col, cam.K,
-                          light_dir_cam=light_cam, ambient=0.45, diffuse=0.6,
+        img = render_mesh(img, cam.to_camera(verts[k]), faces, face_col, cam.K, light_dir_cam=light_cam,
+                          ambient=0.45 if look is None else look["ambient"], diffuse=0.6,
                           supersample=args.supersample)
         render_times.append(time.perf_counter() - t1)
         writer.write(img)
@@ -214,6 +252,9 @@ def main(argv=None) -> int:
         mocap_file=np.array(Path(args.mocap).name),
         mocap_frames=frames,
         seed=np.int64(args.seed),
+        look=np.int64(-1 if args.look is None else args.look),
+        phenotype=np.array([phenotype[k] for k in ("gender", "age", "height", "weight", "muscle")]),
+        camera_distance=np.float64(dist),
     )
     rt_ms = 1000 * np.asarray(render_times)
     print(f"frames: {n} at {args.fps:g} fps, {args.width}x{args.height}; camera {dist:.2f} m "

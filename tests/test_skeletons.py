@@ -64,3 +64,24 @@ def test_every_skeleton_converts_batches():
         kp = np.random.default_rng(1).random((2, 3, len(names), 3)).astype(np.float32)
         assert to_h36m(name, kp).shape == (2, 3, 17, 3)
         assert all(0 <= a < len(names) and 0 <= b < len(names) for a, b in bones)
+
+
+def test_mediapipe_world_landmarks_map_to_h36m():
+    from vid2pose.skeletons import blazepose33_world_to_h36m
+
+    rng = np.random.default_rng(0)
+    world = rng.normal(size=(5, 33, 3))
+    h = blazepose33_world_to_h36m(world)
+    assert h.shape == (5, 17, 3)
+    names = list(BLAZEPOSE33_JOINTS)
+    for j, name in enumerate(H36M_JOINTS):  # the limb joints are the landmarks of the same name and side
+        if name in names:
+            np.testing.assert_allclose(h[:, j], world[:, names.index(name)])
+    hips = (world[:, names.index("left_hip")] + world[:, names.index("right_hip")]) / 2
+    shoulders = (world[:, names.index("left_shoulder")] + world[:, names.index("right_shoulder")]) / 2
+    np.testing.assert_allclose(h[:, H36M_JOINTS.index("pelvis")], hips)
+    np.testing.assert_allclose(h[:, H36M_JOINTS.index("thorax")], shoulders)
+    np.testing.assert_allclose(h[:, H36M_JOINTS.index("spine")], (hips + shoulders) / 2)
+    # a rigid motion of the landmarks moves the joints the same way (no image-space heuristics)
+    R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    np.testing.assert_allclose(blazepose33_world_to_h36m(world @ R.T + 1.0), h @ R.T + 1.0, atol=1e-12)

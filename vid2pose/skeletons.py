@@ -101,6 +101,25 @@ def blazepose33_to_h36m(kp: np.ndarray) -> np.ndarray:
     return coco17_to_h36m(np.asarray(kp)[..., BLAZEPOSE33_TO_COCO17, :])
 
 
+# MediaPipe's 3D output (pose_world_landmarks: BlazePose-33 in metres, origin at the hip centre, camera
+# axes x right, y down, z away) -> H36M-17, for comparing against it. The 12 limb joints are landmarks
+# themselves; the others are taken as plainly as the landmarks allow:
+#   pelvis = hip centre; thorax = shoulder centre; spine = halfway between pelvis and thorax;
+#   nose = the nose landmark; head (top) = ear centre plus half the shoulder-centre -> ear-centre vector.
+def blazepose33_world_to_h36m(world: np.ndarray) -> np.ndarray:
+    """(..., 33, 3) world landmarks -> (..., 17, 3) H36M joints (same units and axes)."""
+    w = np.asarray(world, dtype=np.float64)
+    out = np.zeros(w.shape[:-2] + (17, 3))
+    for h, c in _COCO_DIRECT.items():
+        out[..., h, :] = w[..., BLAZEPOSE33_TO_COCO17[c], :]
+    pelvis = (w[..., 23, :] + w[..., 24, :]) / 2
+    thorax = (w[..., 11, :] + w[..., 12, :]) / 2
+    ears = (w[..., 7, :] + w[..., 8, :]) / 2
+    out[..., 0, :], out[..., 8, :], out[..., 7, :] = pelvis, thorax, (pelvis + thorax) / 2
+    out[..., 9, :], out[..., 10, :] = w[..., 0, :], ears + 0.5 * (ears - thorax)
+    return out
+
+
 def h36m_to_h36m(kp: np.ndarray) -> np.ndarray:
     return np.asarray(kp, dtype=np.float32).copy()
 

@@ -31,7 +31,9 @@ NOISE_DEFAULTS = dict(
     smooth_frames=4.0,       # its correlation time (frames at the training fps)
     bias_sigma=0.005,        # per-window constant offset per keypoint
     quality_range=(0.6, 1.6),  # per-window multiplier of the three above (easy/hard videos)
-    outlier_scale=1.0,       # multiplies OUTLIER_P
+    joint_scale=tuple(JOINT_SCALE),  # per COCO keypoint: multiplies the three jitters above
+    outlier_p=tuple(OUTLIER_P),      # per COCO keypoint: share of frames inside a gross-error episode
+    outlier_scale=1.0,       # multiplies outlier_p
     outlier_mean_len=4.0,    # mean length (frames) of a gross-error episode
     outlier_mag=(0.04, 0.30),  # gross error size, fraction of h (log-uniform)
     limb_swap_p=0.01,        # per frame: left/right swap of one limb's pair (episode start)
@@ -99,14 +101,15 @@ def apply_noise(rng: np.random.Generator, kp: np.ndarray, h: np.ndarray, cfg: di
         return np.concatenate([kp, np.ones((B, T, K, 1))], -1)
     hh = h.reshape(B, 1, 1, 1)
     q = rng.uniform(*c["quality_range"], B).reshape(B, 1, 1, 1)
-    js = JOINT_SCALE.reshape(1, 1, K, 1)
+    js = np.asarray(c["joint_scale"], np.float64).reshape(1, 1, K, 1)
+    outlier_p = np.asarray(c["outlier_p"], np.float64)
     err = (rng.normal(size=(B, T, K, 2)) * c["white_sigma"]
            + _smooth_noise(rng, (B, T, K, 2), c["smooth_frames"]) * c["smooth_sigma"]
            + rng.normal(size=(B, 1, K, 2)) * c["bias_sigma"]) * q * js * hh
     out = kp + err
 
     # gross errors: episodes of a roughly constant large offset
-    p = np.clip(OUTLIER_P * c["outlier_scale"], 0, 0.9)
+    p = np.clip(outlier_p * c["outlier_scale"], 0, 0.9)
     p_start = p / (c["outlier_mean_len"] * (1 - p) + p)  # stationary fraction ~ p
     om = _episodes(rng, (B, T, K), p_start.reshape(1, 1, K), c["outlier_mean_len"])
     lo, hi = c["outlier_mag"]
@@ -143,7 +146,7 @@ def apply_noise(rng: np.random.Generator, kp: np.ndarray, h: np.ndarray, cfg: di
     conf = np.clip(conf, 0.1, 1.0)
 
     # dropped keypoints: lost by the detector, low confidence, position anywhere near
-    dm = _episodes(rng, (B, T, K), c["drop_p"] * (0.5 + 3 * OUTLIER_P).reshape(1, 1, K), 6.0)
+    dm = _episodes(rng, (B, T, K), c["drop_p"] * (0.5 + 3 * outlier_p).reshape(1, 1, K), 6.0)
     if dm.any():
         far = rng.normal(size=(B, 1, K, 2)) * 0.12 * hh
         out = np.where(dm[..., None], out + far, out)

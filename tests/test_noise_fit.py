@@ -1,0 +1,65 @@
+"""scripts/fit_noise.py recovers a known hip offset from 2D keypoints against their truth."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from support_motion import walk, world_to_camera
+from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fit_noise.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("fit_noise", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def project(p, f=1000.0, c=(640.0, 360.0)):
+    return p[..., :2] / p[..., 2:3] * f + np.asarray(c)
+
+
+def test_fit_recovers_hip_offset_and_writes_a_config(tmp_path):
+    true3d = world_to_camera(walk(108))
+    up = true3d[:, 8] - true3d[:, 0]
+    up /= np.linalg.norm(up, axis=-1, keepdims=True)
+    moved = true3d.copy()
+    for j in (1, 4):  # the 2D stage's hips: 2 cm up the torso and 1 cm inwards
+        lat = true3d[:, j] - true3d[:, 0]
+        lat /= np.linalg.norm(lat, axis=-1, keepdims=True)
+        moved[:, j] += 0.02 * up - 0.01 * lat
+    rng = np.random.default_rng(0)
+    true2d = project(true3d)
+    pred2d = project(moved) + rng.normal(0, 0.5, true2d.shape)
+    npz = tmp_path / "bench2d.npz"
+    np.savez(npz, pred2d=pred2d, true2d=true2d, true3d=true3d, focal=np.full(len(true3d), 1000.0))
+    base = tmp_path / "base.yaml"
+    base.write_text("clip_len: 27\n")
+    out = tmp_path / "fitted.yaml"
+
+    assert load_script().main([str(npz), "--base", str(base), "--out", str(out)]) == 0
+    cfg = yaml.safe_load(out.read_text())
+    assert cfg["clip_len"] == 27
+    noise = cfg["noise"]
+    assert 0.015 < noise["hip_up"][0] <= noise["hip_up"][1] < 0.025
+    assert -0.015 < noise["hip_out"][0] <= noise["hip_out"][1] < -0.005
+    assert len(noise["joint_scale"]) == 17 and all(s > 0 for s in noise["joint_scale"])
+    assert 0.1 < noise["outlier_scale"] < 2.0
+    # the fitted section is a valid override of the noise model
+    kp = rng.uniform(200, 800, (2, 27, 17, 2))
+    assert np.isfinite(apply_noise(rng, kp, np.full(2, 700.0), dict(NOISE_DEFAULTS, **noise))).all()
+
+
+def test_noise_overrides_per_keypoint(tmp_path):
+    rng = np.random.default_rng(1)
+    kp = rng.uniform(200, 800, (8, 27, 17, 2))
+    quiet = [0.0] * 17
+    quiet[9] = 1.0  # only the left wrist jitters, and nothing is gross, swapped or dropped
+    cfg = dict(NOISE_DEFAULTS, joint_scale=quiet, outlier_p=[0.0] * 17, limb_swap_p=0.0, body_swap_p=0.0,
+               drop_p=0.0)
+    err = np.linalg.norm(apply_noise(rng, kp, np.full(8, 700.0), cfg)[..., :2] - kp, axis=-1)
+    assert err[..., 9].mean() > 1.0
+    assert np.abs(np.delete(err, 9, axis=-1)).max() < 1e-9
