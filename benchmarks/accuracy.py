@@ -6,8 +6,8 @@ print the errors of both.
 Clips: motion capture of the *validation* performers only (vid2pose/train/split.py: CMU subjects 7
 and 131, Bandai Namco's held-out styles; never trained on), retargeted onto the anny body and rendered
 by scripts/make_sample.py (OpenCV rasteriser, floor and wall) from cameras all around the person
-(azimuth relative to the direction of travel), at heights from 0.4 to 3.5 m (elevation about -10 to
-40 degrees), at 1 to 1.9 times the nearest distance that keeps the body in frame (about 2.5 to 8 m),
+(azimuth relative to the direction of travel), at heights from 0.15 to 3.5 m (elevations from about -10
+to 40 degrees), at 1 to 2.7 times the nearest distance that keeps the body in frame (about 3 to 10 m),
 with phone-like (65-70 degrees) and tripod/zoom (40-50 degrees) fields of view, with varied body shapes
 (anny's phenotype), outfit and skin colours, floor and wall colours and light (--look). The truth per
 frame is the rendered body's H36M-17 joints in camera space (metres) read off the posed body
@@ -81,20 +81,20 @@ class Clip:
 
 STANDARD = [
     Clip("cmu/iclone_cc/007/007_01.bvh.gz", 0.5, 20, 1.35, 65, 1.0, (0.1, 0.5, 0.55, 0.5, 0.55), 1),
-    Clip("cmu/iclone_cc/007/007_01.bvh.gz", 0.5, 110, 1.0, 45, 1.6, (0.1, 0.5, 0.55, 0.5, 0.55), 2),
+    Clip("cmu/iclone_cc/007/007_01.bvh.gz", 0.5, 110, 1.0, 45, 1.2, (0.1, 0.5, 0.55, 0.5, 0.55), 2),
     Clip("cmu/iclone_cc/007/007_05.bvh.gz", 0.5, 200, 1.6, 68, 1.2, (0.9, 0.4, 0.4, 0.6, 0.4), 3),
     Clip("cmu/iclone_cc/007/007_09.bvh.gz", 0.5, 290, 3.5, 65, 1.0, (0.3, 0.7, 0.7, 0.3, 0.7), 4),
     Clip("cmu/cgspeed_bvh/131_01.bvh.gz", 0.0, 60, 1.35, 50, 1.4, (0.6, 0.5, 0.5, 0.8, 0.5), 5),
-    Clip("cmu/cgspeed_bvh/131_03.bvh.gz", 0.0, 240, 0.4, 68, 1.3, (0.0, 0.3, 0.8, 0.4, 0.8), 6),
-    Clip("bandai_namco/dataset-1/data/dataset-1_bye_childish_001.bvh.gz", 0.0, 90, 1.35, 42, 1.9,
+    Clip("cmu/cgspeed_bvh/131_03.bvh.gz", 0.0, 240, 0.15, 68, 1.3, (0.0, 0.3, 0.8, 0.4, 0.8), 6),
+    Clip("bandai_namco/dataset-1/data/dataset-1_bye_childish_001.bvh.gz", 0.0, 90, 1.35, 42, 1.3,
          (1.0, 0.5, 0.3, 0.5, 0.3), 7),
-    Clip("bandai_namco/dataset-1/data/dataset-1_dash_childish_001.bvh.gz", 0.0, 160, 1.8, 66, 1.1,
+    Clip("bandai_namco/dataset-1/data/dataset-1_dash_childish_001.bvh.gz", 0.0, 160, 1.8, 66, 1.0,
          (0.2, 0.6, 0.6, 0.7, 0.6), 8),
-    Clip("bandai_namco/dataset-1/data/dataset-1_guide_childish_001.bvh.gz", 0.0, 135, 2.5, 48, 1.5,
+    Clip("bandai_namco/dataset-1/data/dataset-1_guide_childish_001.bvh.gz", 0.0, 135, 3.0, 60, 2.7,
          (0.7, 0.4, 0.5, 0.4, 0.4), 9),
     Clip("bandai_namco/dataset-2/data/dataset-2_raise-up-both-hands_youthful_001.bvh.gz", 0.0, 330, 1.2, 65,
          1.0, (0.4, 0.5, 0.6, 0.5, 0.6), 10),
-    Clip("bandai_namco/dataset-2/data/dataset-2_wave-both-hands_youthful_001.bvh.gz", 0.0, 45, 2.5, 44, 1.7,
+    Clip("bandai_namco/dataset-2/data/dataset-2_wave-both-hands_youthful_001.bvh.gz", 0.0, 45, 2.5, 44, 1.2,
          (0.8, 0.6, 0.45, 0.3, 0.35), 11),
     Clip("bandai_namco/dataset-2/data/dataset-2_walk-turn-left_youthful_001.bvh.gz", 0.0, 250, 1.5, 66, 1.2,
          (0.1, 0.45, 0.65, 0.6, 0.7), 12),
