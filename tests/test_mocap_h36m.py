@@ -297,3 +297,17 @@ def test_real_file_per_family(family):
     left = np.cross([0.0, 1.0, 0.0], fwd)
     assert np.mean(np.sum((Jt[:, J["left_hip"]] - Jt[:, J["right_hip"]]) * left, -1) > 0) > 0.9
     assert np.mean(np.sum((Jt[:, J["left_shoulder"]] - Jt[:, J["right_shoulder"]]) * left, -1) > 0) > 0.9
+
+
+def test_vid2pose_bvh_export_reads_back_as_training_data(tmp_path):
+    """Our own BVH files are mocap too: the 17 joints come back exactly (metres, Y up)."""
+    from support_motion import walk, world_to_camera
+    from vid2pose.export.bvh import camera_to_bvh, write_bvh
+    from vid2pose.mocap.h36m import load_h36m
+
+    cam = world_to_camera(walk(40, turn_deg=45.0))
+    path = tmp_path / "take.bvh"
+    write_bvh(path, cam, 30.0, units="cm")
+    J, fps, info = load_h36m(path)
+    assert info["family"] == "vid2pose" and fps == 30.0 and abs(info["unit_m"] - 0.01) < 1e-12
+    np.testing.assert_allclose(J, camera_to_bvh(cam), atol=1e-3)

@@ -20,6 +20,10 @@ sit at the start of their bone, ASF names are bone starts, see ``asf_amc.py``):
 | l/r_wrist   | l/rHand           | CC_Base_L/R_Hand       | Hand_L/R    | Left/RightHand | Left/RightWrist | l/rwrist   |
 | spine chain | hip abdomen chest neck | CC_Base_Pelvis Waist Spine01 Spine02 NeckTwist01 | Hips Spine Chest Neck | Hips LowerBack Spine Spine1 Neck Neck1 | Hips lowerback Chest Chest2 lowerneck Neck | root lowerback upperback thorax lowerneck upperneck |
 
+vid2pose's own BVH files (family ``vid2pose``: Hips ... HeadTop) carry the 17 joints themselves and map
+one to one (Hips = pelvis, Spine = spine, Neck = thorax, Head = nose, HeadTop = head); only the face
+points are derived.
+
 Derived joints, the same rule for every family (so that all sources agree):
 
 * pelvis = midpoint of the two hip joints (as the 2D converters define it);
@@ -110,6 +114,12 @@ FAMILIES: dict[str, Family] = {
         ("lhumerus", "rhumerus"), ("lradius", "rradius"), ("lwrist", "rwrist"), "upperneck", "head",
         ("root", "lowerback", "upperback", "thorax", "lowerneck", "upperneck"),
         ("lfemur", "ltibia", "lhumerus", "upperneck")),
+    # vid2pose's own BVH export (vid2pose/export/bvh.py): the 17 joints themselves, so the mapping is exact
+    # (Spine = spine, Neck = thorax, Head = nose, HeadTop = head). Units are guessed (m or cm).
+    "vid2pose": Family(
+        "vid2pose", None, ("RightUpLeg", "LeftUpLeg"), ("RightLeg", "LeftLeg"), ("RightFoot", "LeftFoot"),
+        ("LeftArm", "RightArm"), ("LeftForeArm", "RightForeArm"), ("LeftHand", "RightHand"), "Neck", "Head",
+        ("Hips", "Spine", "Neck"), ("Hips", "Spine", "Neck", "Head", "HeadTop", "LeftUpLeg", "LeftForeArm")),
     # Generic fall-backs for other people's BVH files (Mixamo / MotionBuilder naming without
     # the CMU extra joints). Units are guessed.
     "generic_mb": Family(
@@ -239,8 +249,12 @@ def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family:
     up_h = np.einsum("fab,b->fa", R_h, u_loc)
     left_h = np.cross(up_h, fwd_h)
     s = leg * unit / H36M_LEG_M
+    if family == "vid2pose":  # exact joints; the face is placed around the exported nose
+        J[:, 0], J[:, 7], J[:, 10] = P("Hips") * unit, P("Spine") * unit, P("HeadTop") * unit
+        base = base - s * (0.03 * up_h + 0.08 * fwd_h)
     J[:, 9] = base + s * (0.03 * up_h + 0.08 * fwd_h)
-    J[:, 10] = base + s * (0.15 * up_h + 0.02 * fwd_h)
+    if family != "vid2pose":
+        J[:, 10] = base + s * (0.15 * up_h + 0.02 * fwd_h)
     face = np.stack([
         base + s * (0.04 * up_h + 0.10 * fwd_h),                      # nose tip
         base + s * (0.075 * up_h + 0.085 * fwd_h + 0.032 * left_h),   # left eye

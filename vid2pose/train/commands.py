@@ -66,7 +66,7 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
         data = [Path(d) for d in data]
         for d in data:
             if not d.exists():
-                console.print(f"error: {d} does not exist")
+                console.print(f"error: {d} does not exist", soft_wrap=True)
                 return 2
         cfg = tr.load_config(config)
         if steps is not None:
@@ -79,12 +79,14 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
         runner = tr.Runner(cfg, data, run_dir, seed, cmu_only, console)
         summary = runner.train(resume)
         console.log(f"training done: {summary}")
+        if config:
+            summary["config_file"] = _repo_relative(Path(config))
         return _export(run_dir / "last.pt", out, runner.val, cfg, console, summary=summary, command=command)
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
     except (FileNotFoundError, ValueError) as e:
-        console.print(f"error: {e}")
+        console.print(f"error: {e}", soft_wrap=True)
         return 2
 
 
@@ -156,7 +158,7 @@ def run_eval_lifter(weights: Path, data: list[Path], config: Path | None = None,
         runner = tr.Runner(cfg, [Path(d) for d in data], DEFAULT_RUN_ROOT / "eval", 0, cmu_only, console)
         _, val = runner.corpora()
         if val is None:
-            console.print("error: no validation files under the given data (see vid2pose/train/split.py)")
+            console.print("error: no validation files under the given data (see vid2pose/train/split.py)", soft_wrap=True)
             return 1
         metrics = _evaluate(model, cfg, val, console)
         console.print(_metrics_table(metrics, f"{Path(weights).name}: validation (held-out performers)"))
@@ -166,8 +168,16 @@ def run_eval_lifter(weights: Path, data: list[Path], config: Path | None = None,
     except KeyboardInterrupt:
         return 130
     except (FileNotFoundError, ValueError) as e:
-        console.print(f"error: {e}")
+        console.print(f"error: {e}", soft_wrap=True)
         return 2
+
+
+def _repo_relative(path: Path) -> str:
+    """The config's path as the card prints it: relative to the checkout when inside it."""
+    try:
+        return path.resolve().relative_to(Path(__file__).resolve().parents[2]).as_posix()
+    except ValueError:
+        return path.name
 
 
 def model_card(out: Path, sha: str, cfg: dict, s: dict, command: str | None) -> str:
@@ -189,7 +199,7 @@ def model_card(out: Path, sha: str, cfg: dict, s: dict, command: str | None) -> 
     steps_total = s.get("total_steps")
     # Machine-independent: no absolute paths of the machine that trained (the config is printed below).
     repro = (f"vid2pose train-lifter --data <path to shared/data/mocap> --out weights/{out.name} "
-             f"--config configs/ssr-stf-default.yaml --seed {s.get('seed', 0)}" + (" --cmu-only" if s.get("cmu_only") else ""))
+             f"--config {s.get('config_file', 'configs/ssr-stf-default.yaml')} --seed {s.get('seed', 0)}" + (" --cmu-only" if s.get("cmu_only") else ""))
     if "--steps" not in repro and steps_total:
         repro += f" --steps {steps_total}"
     ov = m.get("overall", {})

@@ -158,6 +158,9 @@ class Runner:
         T = self.cfg["clip_len"]
         keep = [i for i, L in enumerate(tr.lengths) if L >= T]
         tr = tr.subset(keep)
+        if not keep:
+            raise ValueError(f"no training take of at least {T} frames could be read from {', '.join(map(str, self.data))} "
+                             "(unreadable files are listed above)")
         self.log(f"train: {len(tr.lengths)} clips, {tr.points.shape[0]} frames at {self.cfg['fps']:g} fps "
                  f"({tr.points.shape[0] / self.cfg['fps'] / 60:.1f} min)"
                  + (f"; validation: {len(va.lengths)} clips, {va.points.shape[0]} frames" if va else ""))
