@@ -156,3 +156,32 @@ def test_format_switch_and_per_person_file_names():
     assert resolve_format(None, None) == "json" and resolve_format("BVH", None) == "bvh"
     assert bvh_paths(Path("o/clip.bvh"), [3]) == {3: Path("o/clip.bvh")}
     assert bvh_paths(Path("o/clip.bvh"), [1, 4]) == {1: Path("o/clip_person1.bvh"), 4: Path("o/clip_person4.bvh")}
+
+
+def test_accuracy_benchmark_scores_a_rendered_clip(sample_run):
+    """benchmarks/accuracy.py's scoring, on the pipeline's output for the rendered sample and its truth."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import accuracy
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    truth_npz = REPO / "samples" / "dance_truth.npz"
+    gt = np.load(truth_npz)["joints_cam"].astype(np.float64)
+    assert accuracy.view_band(gt) in ("front", "side", "back")
+    # a stand-in for MediaPipe's world landmarks: the truth itself, so "mp" must score (near) zero
+    from vid2pose.skeletons import BLAZEPOSE33_TO_COCO17, _COCO_DIRECT
+    world = np.zeros((len(gt), 33, 3))
+    for h, c in _COCO_DIRECT.items():
+        world[:, BLAZEPOSE33_TO_COCO17[c]] = gt[:, h]
+    r = accuracy.score(sample_run / "dance.json", truth_npz, {k: world[k] for k in range(len(gt))})
+    assert r["det"] > 0.95 and r["same"] == round(r["det"] * r["frames"])
+    assert r["mp"]["P12"] < 1e-6  # limb joints exact; the derived ones differ by definition
+    for k in ("root", "N", "P", "P12", "accel"):
+        assert 0 < r["ours"][k] < 200, k
+    assert r["ours"]["P"] <= r["ours"]["N"] + 1e-6 <= r["ours"]["root"] + 2e-6
+    assert 0.002 < np.median(r["err2d"]) < 0.05 and r["err2d_model"].shape[1] == 12
+    assert abs(accuracy.camera_error(sample_run / "dance.json", truth_npz) - r["cam_all"]) < 1e-6
+    # the definition calibration (leave one clip out) runs on two clips and gives every metric
+    r2 = dict(r, pairs={k: (v[0][::-1], v[1][::-1]) for k, v in r["pairs"].items()})
+    cal = accuracy.calibrated([r, r2], "ours")
+    assert set(cal) == {"root", "N", "P", "P12", "accel"}
