@@ -15,7 +15,11 @@ Example (the committed sample)::
     ANNY_CACHE_DIR=/work/anny-cache python scripts/make_sample.py \
         --mocap /work/shared/data/mocap/cmu/acrnn_daz/indian/06.bvh.gz --out samples/ --name dance --start 1.0 --azimuth 155
 
-Everything is deterministic: the only randomness (background grain) comes from ``--seed``.
+Everything is deterministic: the only randomness (background grain) comes from ``--seed``, and with
+``--look N`` the outfit, skin, floor and wall colours and the light come from seed N (the accuracy
+benchmark varies them; the sample keeps the fixed default look). ``--gender/--age/--body-height/
+--weight/--muscle`` set anny's body shape, ``--hfov`` the lens, ``--distance-factor`` how far the
+camera stands beyond the nearest distance that keeps the body in frame.
 """
 
 from __future__ import annotations
