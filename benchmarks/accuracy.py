@@ -53,7 +53,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vid2pose.skeletons import _COCO_DIRECT, BLAZEPOSE33_TO_COCO17, blazepose33_world_to_h36m  # noqa: E402
-from vid2pose.train.evaluate import accel_error, mpjpe, n_mpjpe, p_mpjpe  # noqa: E402
+from vid2pose.skeletons import H36M_JOINTS  # noqa: E402
+from vid2pose.train.evaluate import accel_error, mpjpe, n_mpjpe, p_mpjpe, procrustes_align  # noqa: E402
 from vid2pose.train.split import is_validation  # noqa: E402
 
 LIMBS = np.array([1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16])  # H36M indices of the 12 limb joints
@@ -377,6 +378,12 @@ def main() -> int:
               + "  ".join(f"{k} {avg('ours', k):.1f} vs {avg('mp', k):.1f} ({100 * (1 - avg('ours', k) / avg('mp', k)):+.0f}%)"
                           for k in cols))
     print("  (percentages: how much lower vid2pose's error is than MediaPipe's world landmarks')")
+    rs = [r for r in rows if "pairs" in r]
+    if rs:  # where the error sits: per joint after the per-frame similarity alignment (P-MPJPE's)
+        per = {who: np.concatenate([np.linalg.norm(procrustes_align(*r["pairs"][who]) - r["pairs"][who][1], axis=-1)
+                                    for r in rs]).mean(0) * 1000 for who in ("ours", "mp")}
+        print("per joint, P-aligned, ours/mp: " + "  ".join(
+            f"{n} {per['ours'][j]:.0f}/{per['mp'][j]:.0f}" for j, n in enumerate(H36M_JOINTS)))
     if sum("pairs" in r for r in rows) > 1:
         cal = {who: calibrated(rows, who) for who in ("ours", "mp")}
         print("overall, joint definitions calibrated (leave one clip out): "
