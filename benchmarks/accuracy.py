@@ -170,10 +170,24 @@ def coco_from_h36m(h36m: np.ndarray) -> np.ndarray:
     return out
 
 
-def noise_model_errors(truth: dict, seeds: int = 16, window: int = 27) -> np.ndarray:
-    """Errors (N, 12) of the training noise model on this clip's truth, in fractions of the person height,
-    sampled per window as in training (hips biased in 3D, then projected)."""
+def weights_noise(weights: Path | None) -> dict:
+    """The noise section of the training config stored in a lifter weights file (default: the shipped one)."""
+    import torch
+
+    path = weights or REPO / "weights" / "ssr-stf.pt"
+    try:
+        return dict(torch.load(path, map_location="cpu", weights_only=True)["train"]["config"].get("noise") or {})
+    except (OSError, KeyError, RuntimeError):
+        return {}
+
+
+def noise_model_errors(truth: dict, noise: dict | None = None, seeds: int = 16, window: int = 27) -> np.ndarray:
+    """Errors (N, 12) of the training noise model (``noise`` overrides its defaults, as in the weights'
+    config) on this clip's truth, in fractions of the person height, sampled per window as in training
+    (hips biased in 3D, then projected)."""
     from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, hip_bias
+
+    cfg = dict(NOISE_DEFAULTS, **(noise or {}))
 
     cam, K = truth["joints_cam"].astype(np.float64), truth["K"]
     T = len(cam) // window * window
@@ -183,10 +197,10 @@ def noise_model_errors(truth: dict, seeds: int = 16, window: int = 27) -> np.nda
     for s in range(seeds):
         rng = np.random.default_rng(s)
         biased = win.copy()
-        biased[:, :, 4], biased[:, :, 1] = hip_bias(rng, win, dict(NOISE_DEFAULTS))
+        biased[:, :, 4], biased[:, :, 1] = hip_bias(rng, win, cfg)
         true2d, obs2d = proj(win), proj(biased)
         h = person_height_px(true2d.reshape(-1, 17, 2)).reshape(len(win), window).mean(1)
-        noisy = apply_noise(rng, coco_from_h36m(obs2d), h)
+        noisy = apply_noise(rng, coco_from_h36m(obs2d), h, cfg)
         noisy_h36m = np.zeros_like(true2d)
         for hj, c in _COCO_DIRECT.items():
             noisy_h36m[..., hj, :] = noisy[..., c, :2]
@@ -231,7 +245,7 @@ def camera_error(poses_json: Path, truth_npz: Path) -> float:
     return 1000 * float(np.mean(mpjpe(np.array([f["joints_cam"] for f in p3], np.float64), gt)))
 
 
-def score(poses_json: Path, truth_npz: Path, mp_world: dict[int, np.ndarray]) -> dict:
+def score(poses_json: Path, truth_npz: Path, mp_world: dict[int, np.ndarray], noise: dict | None = None) -> dict:
     doc = json.loads(poses_json.read_text())
     truth = dict(np.load(truth_npz))
     gt_all = truth["joints_cam"].astype(np.float64)
@@ -251,7 +265,7 @@ def score(poses_json: Path, truth_npz: Path, mp_world: dict[int, np.ndarray]) ->
     # for scripts/fit_noise.py: the 2D stage's H36M keypoints next to the exact truth
     r["fit"] = {"pred2d": np.stack([kp[k] for k in seen]), "true2d": gt2d, "true3d": gt_all[seen],
                 "focal": np.full(len(seen), float(truth["K"][0, 0]))}
-    r["err2d_model"] = noise_model_errors(truth)
+    r["err2d_model"] = noise_model_errors(truth, noise)
     r["height_px"] = float(np.median(h))
     if ours:
         keys = sorted(ours)
@@ -331,6 +345,7 @@ def main() -> int:
         assert is_validation(clip.mocap), f"{clip.mocap} is not in the validation split"
     args.cache.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log lines
+    noise = weights_noise(args.weights)  # the lifter's own training noise, for the 2D comparison
     t0 = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -340,7 +355,7 @@ def main() -> int:
             cmd = [sys.executable, "-m", "vid2pose", "run", str(video), "--out", str(out), "--lifter", args.lifter,
                    "--device", "cpu"] + (["--weights", str(args.weights)] if args.weights else [])
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            r = score(out, truth, mediapipe_world(video))
+            r = score(out, truth, mediapipe_world(video), noise)
             focal = float(np.load(truth)["K"][0, 0])
             subprocess.run(cmd + ["--focal", f"{focal:.2f}"], check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
@@ -407,7 +422,7 @@ def main() -> int:
     e_nm = np.concatenate([r["err2d_model"] for r in rows if "err2d_model" in r])
     print("\n2D limb keypoint error, % of person height: median/90th percentile/share above 5 %")
     print(f"  BlazePose (the 2D stage)  {summary2d(e_bp)}")
-    print(f"  training noise model      {summary2d(e_nm)}")
+    print(f"  training noise model      {summary2d(e_nm)}   ({'as the weights were trained' if noise else 'its defaults'})")
     if args.save_2d:
         fits = [r["fit"] for r in rows if "fit" in r]
         np.savez_compressed(args.save_2d, **{k: np.concatenate([f[k] for f in fits]) for k in fits[0]})
