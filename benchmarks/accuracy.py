@@ -44,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vid2pose.skeletons import _COCO_DIRECT, BLAZEPOSE33_TO_COCO17, blazepose33_world_to_h36m  # noqa: E402
+from vid2pose.skeletons import blazepose33_world_to_h36m, coco17_to_h36m, h36m_to_coco17  # noqa: E402
 from vid2pose.skeletons import H36M_JOINTS  # noqa: E402
 from vid2pose.train.evaluate import accel_error, mpjpe, n_mpjpe, p_mpjpe, procrustes_align  # noqa: E402
 from vid2pose.train.split import is_validation  # noqa: E402
@@ -73,7 +73,6 @@ class Clip:
     distance: float = 1.0    # multiple of the nearest distance that keeps the body in frame
     body: tuple = (0.1, 0.5, 0.55, 0.5, 0.55)  # anny phenotype: gender, age, height, weight, muscle
     look: int = 0            # seed of outfit/skin/floor/wall colours and light
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:
@@ -162,14 +161,6 @@ def metrics(pred_rel: np.ndarray, gt_rel: np.ndarray) -> dict:
             "accel": m(accel_error(pred_rel, gt_rel)) if len(pred_rel) > 2 else float("nan")}
 
 
-def coco_from_h36m(h36m: np.ndarray) -> np.ndarray:
-    """(..., 17, D) H36M -> (..., 17, D) COCO order, limb joints filled (face points get the nose)."""
-    out = np.repeat(h36m[..., 9:10, :], 17, axis=-2).copy()
-    for h, c in _COCO_DIRECT.items():
-        out[..., c, :] = h36m[..., h, :]
-    return out
-
-
 def weights_noise(weights: Path | None) -> dict:
     """The noise section of the training config stored in a lifter weights file (default: the shipped one)."""
     import torch
@@ -200,11 +191,8 @@ def noise_model_errors(truth: dict, noise: dict | None = None, seeds: int = 16, 
         biased[:, :, 4], biased[:, :, 1] = hip_bias(rng, win, cfg)
         true2d, obs2d = proj(win), proj(biased)
         h = person_height_px(true2d.reshape(-1, 17, 2)).reshape(len(win), window).mean(1)
-        noisy = apply_noise(rng, coco_from_h36m(obs2d), h, cfg)
-        noisy_h36m = np.zeros_like(true2d)
-        for hj, c in _COCO_DIRECT.items():
-            noisy_h36m[..., hj, :] = noisy[..., c, :2]
-        e = np.linalg.norm(noisy_h36m - true2d, axis=-1) / h[:, None, None]
+        noisy = coco17_to_h36m(apply_noise(rng, h36m_to_coco17(obs2d), h, cfg))[..., :2]  # limbs: exact copies
+        e = np.linalg.norm(noisy - true2d, axis=-1) / h[:, None, None]
         errs.append(e[..., LIMBS].reshape(-1, 12))
     return np.concatenate(errs)
 
@@ -214,13 +202,18 @@ def person_height_px(joints2d: np.ndarray) -> np.ndarray:
     return np.linalg.norm(joints2d[:, 10] - (joints2d[:, 3] + joints2d[:, 6]) / 2, axis=-1) * 1.08  # ankle->sole
 
 
+def main_track(doc: dict) -> dict:
+    """The scored person: the track with the most 3D frames (each clip shows one person)."""
+    return max(doc["tracks"], key=lambda t: len(t.get("pose3d", [])))
+
+
 def lift_true_2d(poses_json: Path, truth_npz: Path, tmp: Path, args) -> dict:
     """The lifter alone: the same run's file with its 2D keypoints replaced by the exact projected truth
     (confidence 1), through `vid2pose lift`. Separates the 2D stage's share of the error from the lifter's."""
     doc = json.loads(poses_json.read_text())
     truth = np.load(truth_npz)
     gt2d, gt = truth["joints_2d"].astype(np.float64), truth["joints_cam"].astype(np.float64)
-    track = max(doc["tracks"], key=lambda t: len(t.get("pose3d", [])))
+    track = main_track(doc)
     doc["tracks"] = [track]
     track.pop("pose3d", None)
     doc.pop("pose3d", None)
@@ -239,7 +232,7 @@ def lift_true_2d(poses_json: Path, truth_npz: Path, tmp: Path, args) -> dict:
 
 def camera_error(poses_json: Path, truth_npz: Path) -> float:
     """Camera-space MPJPE (mm) over the frames with a detected person."""
-    track = max(json.loads(poses_json.read_text())["tracks"], key=lambda t: len(t.get("pose3d", [])))
+    track = main_track(json.loads(poses_json.read_text()))
     p3 = [f for f in track.get("pose3d", []) if not f.get("interpolated")]
     gt = np.load(truth_npz)["joints_cam"].astype(np.float64)[[f["frame"] for f in p3]]
     return 1000 * float(np.mean(mpjpe(np.array([f["joints_cam"] for f in p3], np.float64), gt)))
@@ -249,7 +242,7 @@ def score(poses_json: Path, truth_npz: Path, mp_world: dict[int, np.ndarray], no
     doc = json.loads(poses_json.read_text())
     truth = dict(np.load(truth_npz))
     gt_all = truth["joints_cam"].astype(np.float64)
-    track = max(doc["tracks"], key=lambda t: len(t.get("pose3d", [])))
+    track = main_track(doc)
     ours = {f["frame"]: np.array(f["joints_cam"], np.float64) for f in track.get("pose3d", [])
             if not f.get("interpolated")}
     r = {"frames": len(gt_all), "det": len(ours) / len(gt_all), "det_mp": len(mp_world) / len(gt_all),

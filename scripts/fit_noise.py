@@ -24,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from vid2pose.skeletons import _COCO_DIRECT  # noqa: E402
+from accuracy import person_height_px  # noqa: E402  (the bench's definition, so fit and bench agree)
+from vid2pose.skeletons import _COCO_DIRECT, h36m_to_coco17  # noqa: E402
 from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise  # noqa: E402
 
 REAL_P90 = 54.3 / 747  # real-video 90th percentile of the keypoint error, fraction of person height
@@ -38,8 +40,11 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
-def person_height_px(j2d: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(j2d[:, 10] - (j2d[:, 3] + j2d[:, 6]) / 2, axis=-1) * 1.08
+def projector(true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray):
+    """Per-frame pinhole projection (F, 3) -> (F, 2) of the clip camera, its principal point recovered
+    from the pelvis' truth in 2D and 3D."""
+    centre = true2d[:, 0] - focal[:, None] * true3d[:, 0, :2] / true3d[:, 0, 2:3]
+    return lambda p: focal[:, None] * p[:, :2] / p[:, 2:3] + centre
 
 
 def hip_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray):
@@ -47,11 +52,7 @@ def hip_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal:
     of ``noise.hip_bias`` (up: pelvis -> thorax, out: pelvis -> hip, unit vectors, metres), solved from
     the 2D offset through the projection's Jacobian. Frames where the two directions project badly
     (foreshortened, nearly parallel in the image) are left out."""
-    centre = true2d[:, 0] - focal[:, None] * true3d[:, 0, :2] / true3d[:, 0, 2:3]  # principal point
-
-    def proj(p):
-        return focal[:, None] * p[:, :2] / p[:, 2:3] + centre
-
+    proj = projector(true2d, true3d, focal)
     up3d = unit(true3d[:, 8] - true3d[:, 0])
     ups, outs = [], []
     for j in (4, 1):
@@ -95,30 +96,26 @@ def main(argv=None) -> int:
 
     # limb jitter per joint; the hips without their systematic offset (modelled by hip_up/hip_out)
     err = pred - true2d
-    centre = true2d[:, 0] - focal[:, None] * true3d[:, 0, :2] / true3d[:, 0, 2:3]
+    proj = projector(true2d, true3d, focal)
     up3d = unit(true3d[:, 8] - true3d[:, 0])
     for j in (4, 1):
         moved = true3d[:, j] + np.median(ups) * up3d + np.median(outs) * unit(true3d[:, j] - true3d[:, 0])
-        err[:, j] -= focal[:, None] * moved[:, :2] / moved[:, 2:3] + centre - true2d[:, j]
+        err[:, j] -= proj(moved) - true2d[:, j]
     med = {g: float(np.median(np.linalg.norm(err[:, list(js)], axis=-1) / h[:, None])) for g, js in LIMB_PAIRS.items()}
     old = np.asarray(NOISE_DEFAULTS["joint_scale"], np.float64)
-    coco_of = {hj: c for hj, c in _COCO_DIRECT.items()}
-    limb_coco = [coco_of[j] for js in LIMB_PAIRS.values() for j in js]
+    limb_coco = [_COCO_DIRECT[j] for js in LIMB_PAIRS.values() for j in js]
     level = old[limb_coco].mean() / np.mean(list(med.values()))
     scale = old.copy()
     for g, js in LIMB_PAIRS.items():
         for j in js:
-            scale[coco_of[j]] = round(med[g] * level, 3)
+            scale[_COCO_DIRECT[j]] = round(med[g] * level, 3)
     print("limb median error, % of height: " + ", ".join(f"{g} {100 * v:.2f}" for g, v in med.items()))
     print(f"joint_scale before {old.round(3).tolist()}\n            after  {scale.tolist()}")
 
     # the tail, anchored to real video: outlier_scale so that the model's 90th percentile matches
     T = 27
     n = len(true2d) // T * T
-    coco = np.repeat(true2d[:n, 9:10], 17, axis=1).copy()
-    for hj, c in _COCO_DIRECT.items():
-        coco[:, c] = true2d[:n, hj]
-    windows = coco.reshape(-1, T, 17, 2)
+    windows = h36m_to_coco17(true2d[:n]).reshape(-1, T, 17, 2)
     hw = h[:n].reshape(-1, T).mean(1)
     cfg = dict(NOISE_DEFAULTS, joint_scale=tuple(scale))
     before = sample_p90(windows, hw, dict(NOISE_DEFAULTS))

@@ -85,3 +85,13 @@ def test_mediapipe_world_landmarks_map_to_h36m():
     # a rigid motion of the landmarks moves the joints the same way (no image-space heuristics)
     R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
     np.testing.assert_allclose(blazepose33_world_to_h36m(world @ R.T + 1.0), h @ R.T + 1.0, atol=1e-12)
+
+
+def test_h36m_to_coco17_inverts_the_direct_joints():
+    from vid2pose.skeletons import coco17_to_h36m, h36m_to_coco17
+
+    h = np.random.default_rng(2).normal(size=(4, 17, 3)).astype(np.float32)
+    coco = h36m_to_coco17(h)
+    assert coco.shape == (4, 17, 3) and np.allclose(coco[:, :5], h[:, 9:10])  # face points: the nose
+    limbs = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]
+    np.testing.assert_array_equal(coco17_to_h36m(coco)[:, limbs], h[:, limbs])

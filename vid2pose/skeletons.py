@@ -97,6 +97,16 @@ def coco17_to_h36m(kp: np.ndarray) -> np.ndarray:
     return out
 
 
+def h36m_to_coco17(h36m: np.ndarray) -> np.ndarray:
+    """(..., 17, D) H36M joints -> (..., 17, D) COCO keypoints: the 12 limb joints (the inverse of
+    coco17_to_h36m's direct ones); the five face points all get the nose (H36M has no eyes or ears)."""
+    h36m = np.asarray(h36m)
+    out = np.repeat(h36m[..., 9:10, :], 17, axis=-2)
+    for h, c in _COCO_DIRECT.items():
+        out[..., c, :] = h36m[..., h, :]
+    return out
+
+
 def blazepose33_to_h36m(kp: np.ndarray) -> np.ndarray:
     return coco17_to_h36m(np.asarray(kp)[..., BLAZEPOSE33_TO_COCO17, :])
 

@@ -249,11 +249,11 @@ def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family:
     up_h = np.einsum("fab,b->fa", R_h, u_loc)
     left_h = np.cross(up_h, fwd_h)
     s = leg * unit / H36M_LEG_M
-    if family == "vid2pose":  # exact joints; the face is placed around the exported nose
-        J[:, 0], J[:, 7], J[:, 10] = P("Hips") * unit, P("Spine") * unit, P("HeadTop") * unit
-        base = base - s * (0.03 * up_h + 0.08 * fwd_h)
-    J[:, 9] = base + s * (0.03 * up_h + 0.08 * fwd_h)
-    if family != "vid2pose":
+    if family == "vid2pose":  # the exported joints themselves; "Head" is the nose
+        J[:, 0], J[:, 7], J[:, 9], J[:, 10] = P("Hips") * unit, P("Spine") * unit, base, P("HeadTop") * unit
+        base = base - s * (0.03 * up_h + 0.08 * fwd_h)  # the head base the face points are placed from
+    else:
+        J[:, 9] = base + s * (0.03 * up_h + 0.08 * fwd_h)
         J[:, 10] = base + s * (0.15 * up_h + 0.02 * fwd_h)
     face = np.stack([
         base + s * (0.04 * up_h + 0.10 * fwd_h),                      # nose tip
