@@ -191,3 +191,29 @@ def test_weights_file_format(tmp_path):
     assert obj["clip_len"] == cfg["clip_len"] and obj["flip"] is True
     m2 = SSRSTF(**obj["config"])
     m2.load_state_dict(obj["state_dict"])
+
+
+def test_random_proportions_draws_bone_ratios_in_range_and_keeps_the_pose():
+    from vid2pose.train.data import PROPORTION_RANGES, THIGH_SHARE, bone_lengths, random_proportions
+
+    X = np.repeat(synthetic_corpus(1, 5).points[None], 400, 0).astype(np.float64)  # (B, T, 22, 3)
+    assert random_proportions(np.random.default_rng(0), X, 0.0) is X
+    Y = random_proportions(np.random.default_rng(0), X, 0.6)
+    changed = ~np.isclose(Y, X).all((1, 2, 3))
+    assert 0.5 < changed.mean() < 0.7
+    L0, L = bone_lengths(X), bone_lengths(Y)
+    leg0 = (L0[:, 2] + L0[:, 3] + L0[:, 5] + L0[:, 6]) / 2
+    for g, lo, hi in PROPORTION_RANGES:
+        r = L[changed][:, list(g)] / leg0[changed, None]
+        assert r.min() >= lo - 1e-9 and r.max() <= hi + 1e-9
+        assert r.max() - r.min() > 0.6 * (hi - lo)  # the range is used, not a constant
+        assert np.allclose(r[:, 0], r[:, -1])  # left and right together
+    share = L[changed][:, 2] / (L[changed][:, 2] + L[changed][:, 3])
+    assert share.min() >= THIGH_SHARE[0] - 1e-9 and share.max() <= THIGH_SHARE[1] + 1e-9
+    assert np.allclose(L[~changed], L0[~changed])
+    # bone directions (the pose) are unchanged and the root stays where it was
+    par = np.array(H36M_PARENTS[1:17])
+    d0 = X[:, :, 1:17] - X[:, :, par]
+    d1 = Y[:, :, 1:17] - Y[:, :, par]
+    cos = (d0 * d1).sum(-1) / np.linalg.norm(d0, axis=-1) / np.linalg.norm(d1, axis=-1)
+    assert cos.min() > 1 - 1e-9 and np.allclose(Y[:, :, 0], X[:, :, 0])
