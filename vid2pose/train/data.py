@@ -161,10 +161,10 @@ def bone_lengths(X: np.ndarray) -> np.ndarray:
 def random_proportions(rng: np.random.Generator, X: np.ndarray, p: float) -> np.ndarray:
     """Redraw the body proportions of a share ``p`` of the windows (B, T, 22, 3): each bone
     group gets a length drawn from ``PROPORTION_RANGES`` times the window's leg length."""
+    if p <= 0:  # no draws at all: configs without it keep their random stream
+        return X
     B = X.shape[0]
     pick = rng.random(B) < p
-    if not pick.any():
-        return X
     L = np.maximum(bone_lengths(X), 1e-6)
     leg = (L[:, 2] + L[:, 3] + L[:, 5] + L[:, 6]) / 2
     f = np.ones((B, 17))
