@@ -108,9 +108,11 @@ def main() -> None:
                           [-0.7, -0.5, 0]]) + [0.0, 0.0, 3.0]
         joints = np.repeat(stand[None], 32, axis=0)
         joints[:, 13, 1] += 0.2 * np.sin(2 * np.pi * np.arange(32) / 30.0)
+        fit = anny_body.fit(joints)
+        rows.append(("anny", "fit proportions (per person)", 32, best_ms(lambda: anny_body.fit(joints), args.repeat)))
         for b in (1, 32):
             rows.append(("anny", "pose + skin from 17 joints", b,
-                         best_ms(lambda: anny_body.pose(joints[:b], leg_length=0.88), args.repeat)))
+                         best_ms(lambda: anny_body.pose(joints[:b], fit=fit), args.repeat)))
 
     print(f"{'stage':<10} {'variant':<28} {'batch':>5} {'best ms':>9} {'ms/frame':>9}")
     for stage, variant, b, ms in rows:

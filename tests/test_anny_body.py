@@ -31,9 +31,13 @@ def test_posed_body_lands_on_the_target_joints(body):
     again = body.pose(target)
     err = np.linalg.norm(again.joints - target, axis=-1)
     assert err.max() < 0.03, f"max joint error {err.max() * 100:.1f} cm"
-    # ... and on the made-up walk itself the pelvis follows exactly and the limbs point the same way
+    # ... and on the made-up walk itself, whose proportions are not anny's (hips 24 cm apart, a short
+    # torso), the fitted body puts the 12 limb joints on the target's, the hips' midpoint exactly
     first = body.pose(walk)
-    assert np.allclose(first.joints[:, 0], walk[:, 0], atol=1e-4)
+    limbs = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]
+    err = np.linalg.norm(first.joints[:, limbs] - walk[:, limbs], axis=-1)
+    assert err.max() < 0.03, f"max limb joint error {err.max() * 100:.1f} cm"
+    assert np.allclose(first.joints[:, 0], 0.5 * (walk[:, 1] + walk[:, 4]), atol=1e-4)
     for a, b in [(1, 2), (2, 3), (4, 5), (5, 6), (11, 12), (12, 13), (14, 15), (15, 16)]:
         d1 = first.joints[:, b] - first.joints[:, a]
         d2 = walk[:, b] - walk[:, a]
@@ -43,6 +47,35 @@ def test_posed_body_lands_on_the_target_joints(body):
     v = first.vertices
     assert (v[:, :, 1].min(1) < walk[:, 10, 1] + 0.1).all() and (v[:, :, 1].max(1) > walk[:, 3, 1] - 0.1).all()
     assert (v[..., 2] > 2.5).all()
+
+
+def test_fit_stretches_segments_to_the_persons_proportions(body):
+    from vid2pose.mesh.anny_body import STRETCH_LIMITS, _h36m_landmarks, _segment_lengths
+
+    walk = sm.world_to_camera(sm.walk(10))
+    plain = body.pose(walk)
+    # the same walk with 15 % longer forearms and 20 % wider hips (each hip moved out from the pelvis)
+    longer = walk.copy()
+    for elbow, wrist in ((12, 13), (15, 16)):
+        longer[:, wrist] = walk[:, elbow] + 1.15 * (walk[:, wrist] - walk[:, elbow])
+    mid = 0.5 * (walk[:, 1] + walk[:, 4])
+    for hip, knee, ankle in ((1, 2, 3), (4, 5, 6)):
+        shift = 0.2 * (walk[:, hip] - mid)
+        longer[:, [hip, knee, ankle]] += shift[:, None]
+    fit = body.fit(longer)
+    lo, hi = STRETCH_LIMITS
+    assert ((fit.stretch >= lo - 1e-9) & (fit.stretch <= hi + 1e-9)).all()
+    got = _segment_lengths(_h36m_landmarks(body.pose(longer, fit=fit).joints.astype(np.float64)))
+    want = _segment_lengths(_h36m_landmarks(longer))
+    before = _segment_lengths(_h36m_landmarks(plain.joints.astype(np.float64)))
+    for name in ("forearm", "hip width"):
+        assert abs(np.median(got[name]) / np.median(want[name]) - 1) < 0.02, name
+        assert np.median(got[name]) > 1.1 * np.median(before[name]), name
+    assert abs(np.median(got["thigh"]) / np.median(before["thigh"]) - 1) < 0.02  # the rest unchanged
+    # chunked posing with the clip's fit gives the same meshes as posing all at once
+    a = body.pose(longer, fit=fit).vertices
+    b = np.concatenate([body.pose(longer[:4], fit=fit).vertices, body.pose(longer[4:], fit=fit).vertices])
+    assert np.allclose(a, b, atol=1e-5)
 
 
 def test_mesh_command_writes_obj_per_frame(monkeypatch, capsys, tmp_path, fake_backend):

@@ -17,11 +17,16 @@ knees = lowerleg01, ankles = foot, spine = spine02, thorax = neck01, shoulders =
 elbows = lowerarm01, wrists = wrist (bone heads); nose and head top are mesh vertices
 (:func:`vid2pose.render.body.anny_h36m_joints`).
 
-Body size: anny is posed at its own proportions and then scaled about the hips so its leg length
-(hip-knee-ankle, both sides) equals the person's median leg length; the hips midpoint follows the
-pelvis trajectory. Fitting anny's shape parameters (gender, height, proportions) to the person's bone
-lengths was tried on a coarse grid and did not bring the posed joints closer on the sample clip, so
-it is not done. Camera space in and out (x right, y down, z forward, metres).
+Body size (:meth:`AnnyBody.fit`, once per person): anny's bones are stretched along their own axes
+so that eight segments take the person's proportions (median over the clip, left and right averaged):
+hip width, thigh, shin, torso (hips' to shoulders' midpoint), shoulder width, neck (shoulders' midpoint to
+head top), upper arm, forearm; then the whole body
+is scaled about the hips so its leg length (hip-knee-ankle) equals the person's, and the hips midpoint
+follows the pelvis trajectory. Stretching along the bone keeps the limbs' girth (a longer arm, not a
+bigger one); the head keeps anny's shape. Stretches are clamped to 0.7-1.4 so a bad lift cannot
+deform the body absurdly. anny's own shape parameters (gender, height, proportions...) were tried on a
+coarse grid in an earlier version and did not bring the posed joints closer, so they stay at their
+defaults. Camera space in and out (x right, y down, z forward, metres).
 """
 from __future__ import annotations
 
@@ -47,6 +52,25 @@ _ANNY = {"hip_l": "upperleg01.L", "hip_r": "upperleg01.R", "knee_l": "lowerleg01
          "elbow_l": "lowerarm01.L", "elbow_r": "lowerarm01.R", "wrist_l": "wrist.L", "wrist_r": "wrist.R"}
 _NO_DATA = {"foot.L": "lowerleg01.L", "foot.R": "lowerleg01.R", "head": "neck01"}  # follow these bones
 LEG = [("hip_l", "knee_l"), ("knee_l", "ankle_l"), ("hip_r", "knee_r"), ("knee_r", "ankle_r")]
+# Segments fitted to the person: anny bones stretched together <- landmark pairs measured (averaged)
+SEGMENTS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    "hip width": (("pelvis.L", "pelvis.R"), (("hip_l", "hip_r"),)),
+    "thigh": (("upperleg01.L", "upperleg02.L", "upperleg01.R", "upperleg02.R"),
+              (("hip_l", "knee_l"), ("hip_r", "knee_r"))),
+    "shin": (("lowerleg01.L", "lowerleg02.L", "lowerleg01.R", "lowerleg02.R"),
+             (("knee_l", "ankle_l"), ("knee_r", "ankle_r"))),
+    # the torso and shoulder landmarks are the shoulder joints, not the thorax: anny's thorax (neck01)
+    # sits higher above its shoulders than mocap skeletons' do, and the arms hang from the shoulders
+    "torso": (("spine05", "spine04", "spine03", "spine02", "spine01"), (("pelvis", "shoulders"),)),
+    "shoulder width": (("clavicle.L", "shoulder01.L", "clavicle.R", "shoulder01.R"), (("shoulder_l", "shoulder_r"),)),
+    # the head top rides on the head bone (rigid), the neck bones set its height
+    "neck": (("neck01", "neck02", "neck03"), (("shoulders", "head_top"),)),
+    "upper arm": (("upperarm01.L", "upperarm02.L", "upperarm01.R", "upperarm02.R"),
+                  (("shoulder_l", "elbow_l"), ("shoulder_r", "elbow_r"))),
+    "forearm": (("lowerarm01.L", "lowerarm02.L", "lowerarm01.R", "lowerarm02.R"),
+                (("elbow_l", "wrist_l"), ("elbow_r", "wrist_r"))),
+}
+STRETCH_LIMITS = (0.7, 1.4)
 
 ANNY_INSTALL = 'pip install --no-deps anny==0.6.2 (see the README install block)'
 
@@ -58,6 +82,33 @@ def anny_cache_dir() -> Path:
 
 def _leg_length(pos: dict) -> np.ndarray:
     return sum(np.linalg.norm(pos[b] - pos[a], axis=-1) for a, b in LEG) / 2
+
+
+def _segment_lengths(pos: dict) -> dict[str, np.ndarray]:
+    """Length of each of ``SEGMENTS`` (left and right averaged) from landmark positions."""
+    return {name: sum(np.linalg.norm(pos[b] - pos[a], axis=-1) for a, b in pairs) / len(pairs)
+            for name, (_, pairs) in SEGMENTS.items()}
+
+
+def _with_midpoints(pos: dict) -> dict:
+    pos["pelvis"] = 0.5 * (pos["hip_l"] + pos["hip_r"])
+    pos["shoulders"] = 0.5 * (pos["shoulder_l"] + pos["shoulder_r"])
+    return pos
+
+
+def _h36m_landmarks(joints: np.ndarray) -> dict:
+    """Posing landmarks of H36M-17 joints; "pelvis" is the hips' midpoint (what anny's is)."""
+    pos = _with_midpoints({k: joints[..., j, :] for k, j in _H36M.items()})
+    pos["head_top"] = joints[..., 10, :]
+    return pos
+
+
+@dataclass
+class BodyFit:
+    """One person's body: ``scale`` (uniform, about the hips) and ``stretch`` (B,) of each anny
+    bone along its own axis (1 = anny's length)."""
+    scale: float
+    stretch: np.ndarray
 
 
 @dataclass
@@ -101,11 +152,60 @@ class AnnyBody:
         w = self.model.vertex_bone_weights.numpy()
         vb = self.model.vertex_bone_indices.numpy()[np.arange(len(w)), w.argmax(1)]
         self.head_top_vertex, self.nose_vertex = head_landmark_vertices(rest_vertices, vb, self.labels.index("head"))
-        rest_pos = {k: self.rest_heads[self._bidx[b]] for k, b in _ANNY.items()}
+        self._rest_head_top = rest_vertices[self.head_top_vertex]
+        rest_pos = self._landmarks(self.rest_heads)
         self._rest_pos = rest_pos
         self._rest_torso = {k: _torso_frame(rest_pos["hip_l"], rest_pos["hip_r"], rest_pos["shoulder_l"],
                                             rest_pos["shoulder_r"], k) for k in ("pelvis", "chest")}
         self.leg_length = float(_leg_length(rest_pos))
+
+    def _landmarks(self, heads: np.ndarray) -> dict:
+        """The posing landmarks from bone heads (..., B, 3): _ANNY's and the midpoints."""
+        return _with_midpoints({k: heads[..., self._bidx[b], :] for k, b in _ANNY.items()})
+
+    def _fit_landmarks(self, W: np.ndarray) -> dict:
+        """Landmarks of one posed skeleton W (B, 4, 4), the head-top vertex moved with the head bone."""
+        pos = self._landmarks(W[:, :3, 3])
+        h = self._bidx["head"]
+        M = W[h, :3, :3] @ self.rest_poses[h, :3, :3].T
+        pos["head_top"] = M @ (self._rest_head_top - self.rest_heads[h]) + W[h, :3, 3]
+        return pos
+
+    def fit(self, joints_cam: np.ndarray) -> BodyFit:
+        """Fit anny's proportions to a person's (F, 17, 3) joints (medians over the frames)."""
+        target = {k: float(np.median(v)) for k, v in _segment_lengths(_h36m_landmarks(np.asarray(joints_cam))).items()}
+        scale = (target["thigh"] + target["shin"]) / self.leg_length
+        stretch = np.ones(len(self.labels))
+        # Fixed-point rounds: a stretch does not move every landmark of its segment (the
+        # clavicle starts beside the thorax landmark), so measure what it gave and correct.
+        for _ in range(3):
+            W = self._chain(np.eye(3)[None, None].repeat(len(self.labels), 1), stretch, self.rest_heads[0][None])
+            got = _segment_lengths(self._fit_landmarks(W[0]))
+            for name, (bones, _) in SEGMENTS.items():
+                idx = [self._bidx[b] for b in bones]
+                want = target[name] / scale
+                stretch[idx] = np.clip(stretch[idx] * want / max(float(got[name]), 1e-6), *STRETCH_LIMITS)
+        return BodyFit(scale=float(scale), stretch=stretch)
+
+    def _chain(self, G: np.ndarray, stretch: np.ndarray, root_head: np.ndarray) -> np.ndarray:
+        """World bone poses (F, B, 4, 4) for world rotations G (F, B, 3, 3) applied to the rest
+        orientations, bones stretched along their own (y) axes, the root's head at root_head (F, 3).
+        The 3x3 blocks are not rotations when stretched: anny's "world" parameterisation skins
+        with T = W P^-1, which keeps the stretch (``forward_kinematic``)."""
+        R, h = self.rest_poses[:, :3, :3], self.rest_heads
+        S = np.einsum("bij,bj,bkj->bik", R, np.stack([np.ones_like(stretch), stretch, np.ones_like(stretch)], 1), R)
+        M = G @ S[None]  # (F, B, 3, 3): world transform of each bone's rest frame
+        F, B = G.shape[:2]
+        t = np.empty((F, B, 3))
+        W = np.zeros((F, B, 4, 4))
+        for b in range(B):  # parents first
+            p = self.parents[b]
+            head = root_head if p < 0 else np.einsum("fij,j->fi", M[:, p], h[b]) + t[:, p]
+            t[:, b] = head - np.einsum("fij,j->fi", M[:, b], h[b])
+            W[:, b, :3, 3] = head
+        W[..., :3, :3] = M @ R[None]
+        W[..., 3, 3] = 1.0
+        return W
 
     @property
     def num_vertices(self) -> int:
@@ -138,34 +238,31 @@ class AnnyBody:
             done[b] = True
         return G
 
-    def pose(self, joints_cam: np.ndarray, leg_length: float | None = None, batch: int = 16) -> PosedBodies:
-        """Meshes for (F, 17, 3) camera-space joints. ``leg_length``: the person's (metres); default:
-        the median over these frames (give the whole clip's value when posing a clip in chunks)."""
+    def pose(self, joints_cam: np.ndarray, fit: BodyFit | None = None, batch: int = 16) -> PosedBodies:
+        """Meshes for (F, 17, 3) camera-space joints. ``fit``: the person's body (:meth:`fit`);
+        default: fitted to these frames (give the whole clip's fit when posing a clip in chunks)."""
         joints_cam = np.asarray(joints_cam, np.float64)
+        fit = fit or self.fit(joints_cam)
         G = self.bone_rotations(joints_cam)
         F = len(joints_cam)
         root = self._bidx[self.labels[0]]
-        hips_rest = 0.5 * (self._rest_pos["hip_l"] + self._rest_pos["hip_r"])
-        params = np.zeros((F, len(self.labels), 4, 4))
-        params[..., :3, :3] = G @ self.rest_poses[None, :, :3, :3]
-        params[..., 3, 3] = 1.0
-        # anny's own hips stay at its rest hips position; the placement happens after the scale
-        params[:, 0, :3, 3] = hips_rest + G[:, root] @ (self.rest_heads[root] - hips_rest)
+        hips_rest = self._rest_pos["pelvis"]
+        # anny's own hips stay near their rest position; the placement happens after the scale
+        params = self._chain(G, fit.stretch, hips_rest + G[:, root] @ (self.rest_heads[root] - hips_rest))
         verts, poses = [], []
         torch = self._torch
         with torch.no_grad():
             for s in range(0, F, batch):
                 p = torch.as_tensor(params[s:s + batch], dtype=self.model.template_vertices.dtype)
                 out = self.model(pose_parameters=p, phenotype_kwargs=self.phenotype,
-                                 pose_parameterization="world-orient")
+                                 pose_parameterization="world")
                 verts.append(out["vertices"].double().numpy())
                 poses.append(out["bone_poses"].double().numpy())
         V, bp = np.concatenate(verts), np.concatenate(poses)
         joints_anny = anny_h36m_joints(bp, V, self.labels, self.nose_vertex, self.head_top_vertex)
-        if leg_length is None:
-            leg_length = float(np.median(_leg_length({k: joints_cam[:, j] for k, j in _H36M.items()})))
-        scale = leg_length / self.leg_length
+        scale = fit.scale
         hips = joints_anny[:, 0:1]  # pelvis = midpoint of the hips
-        target = (joints_cam[:, 0:1] @ CAM_TO_ANNY.T)
+        # onto the person's hips' midpoint (the lifter's pelvis; other skeletons' may sit higher)
+        target = 0.5 * (joints_cam[:, 1:2] + joints_cam[:, 4:5]) @ CAM_TO_ANNY.T
         to_cam = lambda x: (scale * (x - hips) + target) @ CAM_TO_ANNY  # noqa: E731 (anny -> camera)
         return PosedBodies(vertices=to_cam(V).astype(np.float32), joints=to_cam(joints_anny).astype(np.float32))

@@ -16,7 +16,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 
 from vid2pose.atomic import write_text
 from vid2pose.errors import NoPersonError
@@ -33,7 +32,6 @@ def mesh_one(spec, out_dir: Path, backend, lifter, body, opts: Pose2DOptions, se
              reporter: Reporter, label: str) -> VideoReport:
     from vid2pose.export.meshes import COORDINATES, MeshSequenceWriter
     from vid2pose.lift.lifting import lift_info, lift_track
-    from vid2pose.mesh.anny_body import LEG, _H36M
 
     t0 = time.perf_counter()
     source = open_source(spec, image_fps=opts.image_fps)
@@ -56,10 +54,9 @@ def mesh_one(spec, out_dir: Path, backend, lifter, body, opts: Pose2DOptions, se
             MeshSequenceWriter(out_dir, body.faces, fmt=fmt, npz=npz) as writer:
         for t in lifted:
             cam = t.joints_cam
-            leg = float(np.median(sum(np.linalg.norm(cam[:, _H36M[b]] - cam[:, _H36M[a]], axis=-1)
-                                      for a, b in LEG) / 2))
+            fit = body.fit(cam)  # one body per person, from the whole track
             for s in range(0, len(cam), CHUNK):
-                posed = body.pose(cam[s:s + CHUNK], leg_length=leg)
+                posed = body.pose(cam[s:s + CHUNK], fit=fit)
                 for k, verts in enumerate(posed.vertices):
                     writer.add(t.track_id, int(t.frames[s + k]), verts)
                 advance(len(posed.vertices))
