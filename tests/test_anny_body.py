@@ -78,6 +78,40 @@ def test_fit_stretches_segments_to_the_persons_proportions(body):
     assert np.allclose(a, b, atol=1e-5)
 
 
+def test_head_follows_nods_and_turns(body):
+    walk = sm.world_to_camera(sm.walk(20))
+    # nod and turn the head: head top and nose rotate about the shoulders' midpoint
+    nodded = walk.copy()
+    pivot = 0.5 * (walk[:, 11] + walk[:, 14])
+    angles = np.radians(30.0) * np.sin(np.linspace(0, np.pi, 20))
+    for f, a in enumerate(angles):
+        c, s_ = np.cos(a), np.sin(a)
+        nod = np.array([[1, 0, 0], [0, c, -s_], [0, s_, c]])  # about camera x (the person's side axis)
+        turn = np.array([[c, 0, s_], [0, 1, 0], [-s_, 0, c]])  # about camera y (vertical)
+        R = turn @ nod if f % 2 else nod
+        nodded[f, [9, 10]] = (walk[f, [9, 10]] - pivot[f]) @ R.T + pivot[f]
+    posed = body.pose(nodded).joints.astype(np.float64)
+
+    def up_dir(J):
+        d = J[:, 10] - 0.5 * (J[:, 11] + J[:, 14])
+        return d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+    err = np.degrees(np.arccos(np.clip((up_dir(posed) * up_dir(nodded)).sum(-1), -1, 1)))
+    assert err.max() < 5.0, err
+    # the nose turns with the head: its sideways direction from the head axis follows the target's
+    def face_dir(J):
+        u = up_dir(J)
+        n = J[:, 9] - 0.5 * (J[:, 11] + J[:, 14])
+        n = n - (n * u).sum(-1, keepdims=True) * u
+        return n / np.linalg.norm(n, axis=-1, keepdims=True)
+
+    turn_err = np.degrees(np.arccos(np.clip((face_dir(posed) * face_dir(nodded)).sum(-1), -1, 1)))
+    assert turn_err.max() < 8.0, turn_err
+    still = body.pose(walk).joints.astype(np.float64)
+    moved = np.degrees(np.arccos(np.clip((up_dir(posed) * up_dir(still)).sum(-1), -1, 1)))
+    assert moved.max() > 20.0  # the head really moved with the target
+
+
 def test_mesh_command_writes_obj_per_frame(monkeypatch, capsys, tmp_path, fake_backend):
     trimesh = pytest.importorskip("trimesh")
     clip = write_video(tmp_path / "c.mp4", walking_box(12))

@@ -9,8 +9,10 @@ calibration frame, applied to every frame):
 - each limb bone takes that torso rotation followed by the smallest rotation (swing) that lays its
   rest segment on the person's segment: upper leg hip->knee, lower leg knee->ankle, upper arm
   shoulder->elbow, forearm elbow->wrist. Twist is unknown from 17 joints and stays the torso's;
-- feet, hands and the head follow their parent (shin, forearm, chest): 17 joints say nothing
-  about them; every other anny bone (fingers, toes, face...) moves rigidly with its parent.
+- the neck, and the head with it, takes the rotation of the head's frame (shoulders' midpoint ->
+  head top; the nose sets the turn about that axis), so nods, tilts and turns show;
+- feet and hands follow their parent (shin, forearm): 17 joints say nothing about them; every other
+  anny bone (fingers, toes, face...) moves rigidly with its parent.
 
 H36M joint -> anny: pelvis = midpoint of the upperleg01 heads, hips = upperleg01.L/R heads,
 knees = lowerleg01, ankles = foot, spine = spine02, thorax = neck01, shoulders = upperarm01,
@@ -99,8 +101,23 @@ def _with_midpoints(pos: dict) -> dict:
 def _h36m_landmarks(joints: np.ndarray) -> dict:
     """Posing landmarks of H36M-17 joints; "pelvis" is the hips' midpoint (what anny's is)."""
     pos = _with_midpoints({k: joints[..., j, :] for k, j in _H36M.items()})
-    pos["head_top"] = joints[..., 10, :]
+    pos["thorax"], pos["nose"], pos["head_top"] = joints[..., 8, :], joints[..., 9, :], joints[..., 10, :]
     return pos
+
+
+def _frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Orthonormal frame (..., 3, 3), columns: a, b made orthogonal to a, a x b."""
+    e1 = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    e2 = b - np.sum(b * e1, axis=-1, keepdims=True) * e1
+    e2 = e2 / np.linalg.norm(e2, axis=-1, keepdims=True)
+    return np.stack([e1, e2, np.cross(e1, e2)], axis=-1)
+
+
+def _head_frame(head_top: np.ndarray, nose: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    """The head's frame: neck pivot -> head top, then the nose sets the turn about that axis (only
+    its direction across the face counts, so skeletons whose nose joint sits lower or higher than
+    anny's nose tip give the same frame)."""
+    return _frame(head_top - pivot, nose - pivot)
 
 
 @dataclass
@@ -137,6 +154,11 @@ class AnnyBody:
         self.parents = np.asarray(self.model.bone_parents, dtype=np.int64)
         self.faces = self.model.get_triangular_faces().numpy().astype(np.int64)
         self._bidx = {n: i for i, n in enumerate(self.labels)}
+        # neck01 and every bone below it (neck, head, face): they turn together with the head
+        inside = np.zeros(len(self.labels), bool)
+        for b in range(len(self.labels)):  # parents come first
+            inside[b] = self.labels[b] == "neck01" or (self.parents[b] >= 0 and inside[self.parents[b]])
+        self._neck_subtree = np.flatnonzero(inside)
         self.set_phenotype(phenotype or {})
 
     def _rest(self, phenotype: dict):
@@ -152,7 +174,7 @@ class AnnyBody:
         w = self.model.vertex_bone_weights.numpy()
         vb = self.model.vertex_bone_indices.numpy()[np.arange(len(w)), w.argmax(1)]
         self.head_top_vertex, self.nose_vertex = head_landmark_vertices(rest_vertices, vb, self.labels.index("head"))
-        self._rest_head_top = rest_vertices[self.head_top_vertex]
+        self._rest_head_points = rest_vertices[[self.head_top_vertex, self.nose_vertex]]
         rest_pos = self._landmarks(self.rest_heads)
         self._rest_pos = rest_pos
         self._rest_torso = {k: _torso_frame(rest_pos["hip_l"], rest_pos["hip_r"], rest_pos["shoulder_l"],
@@ -164,11 +186,14 @@ class AnnyBody:
         return _with_midpoints({k: heads[..., self._bidx[b], :] for k, b in _ANNY.items()})
 
     def _fit_landmarks(self, W: np.ndarray) -> dict:
-        """Landmarks of one posed skeleton W (B, 4, 4), the head-top vertex moved with the head bone."""
-        pos = self._landmarks(W[:, :3, 3])
+        """Landmarks of posed skeletons W (..., B, 4, 4), with the head-top and nose vertices moved
+        rigidly with the head bone (they are skinned to it alone) and the neck's pivot."""
+        pos = self._landmarks(W[..., :3, 3])
         h = self._bidx["head"]
-        M = W[h, :3, :3] @ self.rest_poses[h, :3, :3].T
-        pos["head_top"] = M @ (self._rest_head_top - self.rest_heads[h]) + W[h, :3, 3]
+        M = W[..., h, :3, :3] @ self.rest_poses[h, :3, :3].T
+        top, nose = (np.einsum("...ij,j->...i", M, v - self.rest_heads[h]) + W[..., h, :3, 3]
+                     for v in self._rest_head_points)
+        pos["head_top"], pos["nose"], pos["neck"] = top, nose, W[..., self._bidx["neck01"], :3, 3]
         return pos
 
     def fit(self, joints_cam: np.ndarray) -> BodyFit:
@@ -214,7 +239,7 @@ class AnnyBody:
     def bone_rotations(self, joints_cam: np.ndarray) -> np.ndarray:
         """(F, 17, 3) camera-space joints -> (F, B, 3, 3) anny bone world rotations (anny axes)."""
         P = np.asarray(joints_cam, np.float64) @ CAM_TO_ANNY.T
-        pos = {k: P[:, j] for k, j in _H36M.items()}
+        pos = _h36m_landmarks(P)
         torso = {}
         for k in ("pelvis", "chest"):
             frame = _torso_frame(pos["hip_l"], pos["hip_r"], pos["shoulder_l"], pos["shoulder_r"], k)
@@ -248,7 +273,21 @@ class AnnyBody:
         root = self._bidx[self.labels[0]]
         hips_rest = self._rest_pos["pelvis"]
         # anny's own hips stay near their rest position; the placement happens after the scale
-        params = self._chain(G, fit.stretch, hips_rest + G[:, root] @ (self.rest_heads[root] - hips_rest))
+        root_head = hips_rest + G[:, root] @ (self.rest_heads[root] - hips_rest)
+        params = self._chain(G, fit.stretch, root_head)
+        # onto the person's hips' midpoint (the lifter's pelvis; other skeletons' may sit higher)
+        P = _h36m_landmarks(joints_cam @ CAM_TO_ANNY.T)
+        hips = self._landmarks(params[..., :3, 3])["pelvis"][:, None]
+        to_person = lambda x: fit.scale * (x - hips) + P["pelvis"][:, None]  # noqa: E731 (anny axes)
+        # The neck (the head rides on it) turns so that anny's head frame, about its posed neck
+        # pivot, takes the person's: nods, tilts and turns show. anny's neck pivot sits higher above
+        # the shoulders than mocap skeletons' thorax, so the pivot is anny's own, placed.
+        rest = self._fit_landmarks(self._chain(np.eye(3)[None, None].repeat(len(self.labels), 1), fit.stretch,
+                                               self.rest_heads[0][None])[0])
+        turn = _head_frame(P["head_top"], P["nose"], to_person(params[:, None, self._bidx["neck01"], :3, 3])[:, 0]) \
+            @ _head_frame(rest["head_top"], rest["nose"], rest["neck"]).T
+        G[:, self._neck_subtree] = turn[:, None]
+        params = self._chain(G, fit.stretch, root_head)
         verts, poses = [], []
         torch = self._torch
         with torch.no_grad():
@@ -260,9 +299,5 @@ class AnnyBody:
                 poses.append(out["bone_poses"].double().numpy())
         V, bp = np.concatenate(verts), np.concatenate(poses)
         joints_anny = anny_h36m_joints(bp, V, self.labels, self.nose_vertex, self.head_top_vertex)
-        scale = fit.scale
-        hips = joints_anny[:, 0:1]  # pelvis = midpoint of the hips
-        # onto the person's hips' midpoint (the lifter's pelvis; other skeletons' may sit higher)
-        target = 0.5 * (joints_cam[:, 1:2] + joints_cam[:, 4:5]) @ CAM_TO_ANNY.T
-        to_cam = lambda x: (scale * (x - hips) + target) @ CAM_TO_ANNY  # noqa: E731 (anny -> camera)
+        to_cam = lambda x: to_person(x) @ CAM_TO_ANNY  # noqa: E731 (anny -> camera)
         return PosedBodies(vertices=to_cam(V).astype(np.float32), joints=to_cam(joints_anny).astype(np.float32))
