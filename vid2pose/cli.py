@@ -193,7 +193,7 @@ def mesh(
 def train_lifter(
     data: List[Path] = typer.Option(..., "--data", help="Motion-capture folder (BVH, .bvh.gz, ASF/AMC); repeat for several."),
     out: Path = typer.Option(..., "--out", "-o", help="Weights file to write (a model card .md is written beside it)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON config (configs/ssr-stf-default.yaml is the shipped run's)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON config (configs/ssr-stf-proportions.yaml is the shipped run's)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
     cmu_only: bool = typer.Option(False, "--cmu-only", help="Train on the CMU data only (free for any use; leaves out CC BY-NC data)."),
