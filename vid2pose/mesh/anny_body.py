@@ -9,8 +9,9 @@ calibration frame, applied to every frame):
 - each limb bone takes that torso rotation followed by the smallest rotation (swing) that lays its
   rest segment on the person's segment: upper leg hip->knee, lower leg knee->ankle, upper arm
   shoulder->elbow, forearm elbow->wrist. Twist is unknown from 17 joints and stays the torso's;
-- the neck, and the head with it, takes the rotation of the head's frame (shoulders' midpoint ->
-  head top; the nose sets the turn about that axis), so nods, tilts and turns show;
+- the neck, and the head with it, turns so that anny's head frame (neck pivot -> head top; the
+  nose sets the turn about that axis) takes the person's, about anny's posed neck pivot: nods,
+  tilts and turns show;
 - feet and hands follow their parent (shin, forearm): 17 joints say nothing about them; every other
   anny bone (fingers, toes, face...) moves rigidly with its parent.
 
@@ -39,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from vid2pose.errors import MissingDependencyError
+from vid2pose.kinematics import _frame
 from vid2pose.render.body import ANNY_DRIVEN_BONES, _torso_frame, anny_h36m_joints, head_landmark_vertices, \
     rotation_between
 
@@ -53,7 +55,6 @@ _ANNY = {"hip_l": "upperleg01.L", "hip_r": "upperleg01.R", "knee_l": "lowerleg01
          "ankle_l": "foot.L", "ankle_r": "foot.R", "shoulder_l": "upperarm01.L", "shoulder_r": "upperarm01.R",
          "elbow_l": "lowerarm01.L", "elbow_r": "lowerarm01.R", "wrist_l": "wrist.L", "wrist_r": "wrist.R"}
 _NO_DATA = {"foot.L": "lowerleg01.L", "foot.R": "lowerleg01.R", "head": "neck01"}  # follow these bones
-LEG = [("hip_l", "knee_l"), ("knee_l", "ankle_l"), ("hip_r", "knee_r"), ("knee_r", "ankle_r")]
 # Segments fitted to the person: anny bones stretched together <- landmark pairs measured (averaged)
 SEGMENTS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
     "hip width": (("pelvis.L", "pelvis.R"), (("hip_l", "hip_r"),)),
@@ -82,10 +83,6 @@ def anny_cache_dir() -> Path:
     return Path(os.environ.get("ANNY_CACHE_DIR") or Path.home() / ".cache" / "vid2pose" / "anny")
 
 
-def _leg_length(pos: dict) -> np.ndarray:
-    return sum(np.linalg.norm(pos[b] - pos[a], axis=-1) for a, b in LEG) / 2
-
-
 def _segment_lengths(pos: dict) -> dict[str, np.ndarray]:
     """Length of each of ``SEGMENTS`` (left and right averaged) from landmark positions."""
     return {name: sum(np.linalg.norm(pos[b] - pos[a], axis=-1) for a, b in pairs) / len(pairs)
@@ -105,14 +102,6 @@ def _h36m_landmarks(joints: np.ndarray) -> dict:
     return pos
 
 
-def _frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Orthonormal frame (..., 3, 3), columns: a, b made orthogonal to a, a x b."""
-    e1 = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    e2 = b - np.sum(b * e1, axis=-1, keepdims=True) * e1
-    e2 = e2 / np.linalg.norm(e2, axis=-1, keepdims=True)
-    return np.stack([e1, e2, np.cross(e1, e2)], axis=-1)
-
-
 def _head_frame(head_top: np.ndarray, nose: np.ndarray, pivot: np.ndarray) -> np.ndarray:
     """The head's frame: neck pivot -> head top, then the nose sets the turn about that axis (only
     its direction across the face counts, so skeletons whose nose joint sits lower or higher than
@@ -122,10 +111,12 @@ def _head_frame(head_top: np.ndarray, nose: np.ndarray, pivot: np.ndarray) -> np
 
 @dataclass
 class BodyFit:
-    """One person's body: ``scale`` (uniform, about the hips) and ``stretch`` (B,) of each anny
-    bone along its own axis (1 = anny's length)."""
+    """One person's body: ``scale`` (uniform, about the hips), ``stretch`` (B,) of each anny
+    bone along its own axis (1 = anny's length) and ``rest_head_frame`` (3, 3), the head's frame
+    of the stretched body at rest (what the neck's turn starts from)."""
     scale: float
     stretch: np.ndarray
+    rest_head_frame: np.ndarray
 
 
 @dataclass
@@ -179,7 +170,8 @@ class AnnyBody:
         self._rest_pos = rest_pos
         self._rest_torso = {k: _torso_frame(rest_pos["hip_l"], rest_pos["hip_r"], rest_pos["shoulder_l"],
                                             rest_pos["shoulder_r"], k) for k in ("pelvis", "chest")}
-        self.leg_length = float(_leg_length(rest_pos))
+        rest_lengths = _segment_lengths(self._rest_landmarks(np.ones(len(self.labels))))
+        self.leg_length = float(rest_lengths["thigh"] + rest_lengths["shin"])
 
     def _landmarks(self, heads: np.ndarray) -> dict:
         """The posing landmarks from bone heads (..., B, 3): _ANNY's and the midpoints."""
@@ -204,13 +196,19 @@ class AnnyBody:
         # Fixed-point rounds: a stretch does not move every landmark of its segment (the
         # clavicle starts beside the thorax landmark), so measure what it gave and correct.
         for _ in range(3):
-            W = self._chain(np.eye(3)[None, None].repeat(len(self.labels), 1), stretch, self.rest_heads[0][None])
-            got = _segment_lengths(self._fit_landmarks(W[0]))
+            got = _segment_lengths(self._rest_landmarks(stretch))
             for name, (bones, _) in SEGMENTS.items():
                 idx = [self._bidx[b] for b in bones]
                 want = target[name] / scale
                 stretch[idx] = np.clip(stretch[idx] * want / max(float(got[name]), 1e-6), *STRETCH_LIMITS)
-        return BodyFit(scale=float(scale), stretch=stretch)
+        rest = self._rest_landmarks(stretch)
+        return BodyFit(scale=float(scale), stretch=stretch,
+                       rest_head_frame=_head_frame(rest["head_top"], rest["nose"], rest["neck"]))
+
+    def _rest_landmarks(self, stretch: np.ndarray) -> dict:
+        """Landmarks of the rest skeleton with bones stretched."""
+        W = self._chain(np.eye(3)[None, None].repeat(len(self.labels), 1), stretch, self.rest_heads[0][None])
+        return self._fit_landmarks(W[0])
 
     def _chain(self, G: np.ndarray, stretch: np.ndarray, root_head: np.ndarray) -> np.ndarray:
         """World bone poses (F, B, 4, 4) for world rotations G (F, B, 3, 3) applied to the rest
@@ -282,10 +280,8 @@ class AnnyBody:
         # The neck (the head rides on it) turns so that anny's head frame, about its posed neck
         # pivot, takes the person's: nods, tilts and turns show. anny's neck pivot sits higher above
         # the shoulders than mocap skeletons' thorax, so the pivot is anny's own, placed.
-        rest = self._fit_landmarks(self._chain(np.eye(3)[None, None].repeat(len(self.labels), 1), fit.stretch,
-                                               self.rest_heads[0][None])[0])
         turn = _head_frame(P["head_top"], P["nose"], to_person(params[:, None, self._bidx["neck01"], :3, 3])[:, 0]) \
-            @ _head_frame(rest["head_top"], rest["nose"], rest["neck"]).T
+            @ fit.rest_head_frame.T
         G[:, self._neck_subtree] = turn[:, None]
         params = self._chain(G, fit.stretch, root_head)
         verts, poses = [], []

@@ -16,7 +16,6 @@ import json
 import time
 from pathlib import Path
 
-
 from vid2pose.atomic import write_text
 from vid2pose.errors import NoPersonError
 from vid2pose.pipeline import Pose2DOptions, VideoReport, analyse_2d
