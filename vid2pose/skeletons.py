@@ -40,6 +40,33 @@ H36M_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 # Left/right swap used by mirroring (training) and flip test-time augmentation.
 H36M_FLIP = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13)
 
+H36M_LEG_M = 0.89  # thigh + shin of the H36M subjects, metres (scale reference for derived joints)
+# The project's thorax: this far above the shoulders' midpoint (metres at a 0.89 m leg, scaled with the leg).
+THORAX_ABOVE_SHOULDERS_M = 0.04
+
+
+def canonical_torso(joints: np.ndarray, leg_m: float | np.ndarray) -> np.ndarray:
+    """Set the thorax (8) and spine (7) of H36M-17 joints (..., 17, 3) by one rule for every source.
+
+    thorax = the shoulders' midpoint + 4 cm (at a 0.89 m leg, scaled with ``leg_m``) along
+    pelvis -> shoulders' midpoint; spine = the midpoint of pelvis and thorax. Why: skeletons
+    place their neck base and spine joints differently (measured, per leg-normalised body:
+    neck base 2.5 cm (CMU ASF) to 10 cm (anny) above the shoulders, spine joint 4 cm behind to
+    4 cm in front of the pelvis-thorax line), and a lifter trained on a mixture of them is
+    scored against yet another; from pixels the shoulders and hips are all anyone sees.
+    ``leg_m``: the person's thigh + shin in the joints' units (a scalar or one per leading index).
+    Returns a new array; the other joints are unchanged.
+    """
+    out = np.array(joints, dtype=np.float64 if np.asarray(joints).dtype == np.float64 else np.float32)
+    pelvis = out[..., 0, :]
+    mid_sh = 0.5 * (out[..., 11, :] + out[..., 14, :])
+    up = mid_sh - pelvis
+    up = up / np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
+    s = np.asarray(leg_m, dtype=np.float64)[..., None] / H36M_LEG_M
+    out[..., 8, :] = mid_sh + THORAX_ABOVE_SHOULDERS_M * s * up
+    out[..., 7, :] = 0.5 * (pelvis + out[..., 8, :])
+    return out
+
 COCO17_JOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
     "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",

@@ -27,11 +27,15 @@ points are derived.
 Derived joints, the same rule for every family (so that all sources agree):
 
 * pelvis = midpoint of the two hip joints (as the 2D converters define it);
-* spine = the point halfway along the spine chain (polyline pelvis -> ... -> thorax,
-  by arc length), i.e. the mid-torso;
-* thorax = the neck base joint of the table;
+* thorax and spine: ``vid2pose.skeletons.canonical_torso``, the rule every source shares
+  (the rendered evaluation body too): thorax = the shoulders' midpoint + 4 cm x ``s`` along
+  pelvis -> shoulders, spine = midpoint of pelvis and thorax. The rigs' own neck-base and
+  spine joints are not used for them: they sit 2.5-6 cm above the shoulders and 4 cm behind
+  to 4 cm in front of the torso line depending on the rig (the thorax column of the table
+  only gives the up axis of unknown files);
 * nose and head (top) come from the *head base* joint (* in the table) and the head's own
-  orientation: ``nose = base + s (0.03 up_h + 0.08 fwd_h)``, ``head = base + s (0.15 up_h +
+  orientation: ``nose = base + s (0.04 up_h + 0.10 fwd_h)`` (the nose tip, the same point as
+  the COCO nose of ``face``: what a 2D detector marks), ``head = base + s (0.15 up_h +
   0.02 fwd_h)`` (metres, ``s`` = leg length / 0.89 m, H36M's thigh + shin). The head's
   forward/up axes in its local frame are calibrated per take as the clip-average of the
   body's forward/up directions seen from the head (robust to any rest pose or joint-axis
@@ -55,12 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vid2pose.skeletons import H36M_JOINTS
+from vid2pose.skeletons import H36M_JOINTS, H36M_LEG_M, canonical_torso
 
 __all__ = ["FAMILIES", "FPS_OVERRIDES", "detect_family", "load_h36m", "resample", "true_fps",
            "find_mocap_files", "FACE_POINTS"]
 
-H36M_LEG_M = 0.89  # thigh + shin of the H36M subjects, metres (scale reference for derived joints)
 CMU_UNIT_M = 0.0254 / 0.45
 FACE_POINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
 
@@ -224,10 +227,8 @@ def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family:
     J[:, name_idx["left_elbow"]], J[:, name_idx["right_elbow"]] = P(fam.elbows[0]) * unit, P(fam.elbows[1]) * unit
     J[:, name_idx["left_wrist"]], J[:, name_idx["right_wrist"]] = P(fam.wrists[0]) * unit, P(fam.wrists[1]) * unit
     pelvis = (J[:, 1] + J[:, 4]) / 2
-    thorax = P(fam.thorax) * unit
-    J[:, 0], J[:, 8] = pelvis, thorax
-    chain = np.stack([pelvis] + [P(n) * unit for n in fam.spine_chain[1:]], 1)
-    J[:, 7] = _along_chain(chain, 0.5)
+    thorax = P(fam.thorax) * unit  # the rig's neck base: only for the up axis and the head calibration
+    J[:, 0] = pelvis
 
     # Up axis: the data families are Y-up; for unknown files make the mean torso direction +Y.
     torso = _unit((thorax - pelvis).mean(0))
@@ -250,10 +251,12 @@ def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family:
     left_h = np.cross(up_h, fwd_h)
     s = leg * unit / H36M_LEG_M
     if family == "vid2pose":  # the exported joints themselves; "Head" is the nose
-        J[:, 0], J[:, 7], J[:, 9], J[:, 10] = P("Hips") * unit, P("Spine") * unit, base, P("HeadTop") * unit
-        base = base - s * (0.03 * up_h + 0.08 * fwd_h)  # the head base the face points are placed from
+        J[:, 0], J[:, 7], J[:, 8] = P("Hips") * unit, P("Spine") * unit, thorax
+        J[:, 9], J[:, 10] = base, P("HeadTop") * unit
+        base = base - s * (0.04 * up_h + 0.10 * fwd_h)  # the head base the face points are placed from
     else:
-        J[:, 9] = base + s * (0.03 * up_h + 0.08 * fwd_h)
+        J = canonical_torso(J, leg * unit)
+        J[:, 9] = base + s * (0.04 * up_h + 0.10 * fwd_h)
         J[:, 10] = base + s * (0.15 * up_h + 0.02 * fwd_h)
     face = np.stack([
         base + s * (0.04 * up_h + 0.10 * fwd_h),                      # nose tip

@@ -7,7 +7,8 @@ Per window (``make_batch``, vectorised over the batch):
 2. random body proportions (for a share of the windows: every bone group's length redrawn
    as a ratio of the leg length, ``PROPORTION_RANGES``), then random bone lengths (per bone
    group, ~+-12 %, slight left/right asymmetry), rebuilt along the H36M tree; random
-   mirroring (x -> -x, left <-> right);
+   mirroring (x -> -x, left <-> right); thorax and spine set again by the shared rule
+   (``vid2pose.skeletons.canonical_torso``);
 3. a virtual camera (``cameras.py``); projection of the joints, the face points and the
    BlazePose-biased hips (``noise.hip_bias``) to COCO-17 pixels;
 4. the 2D noise model (``noise.py``), then the project's COCO-17 -> H36M converter
@@ -29,12 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from vid2pose.lift.normalize import camera_to_25d, normalize_window
-from vid2pose.skeletons import H36M_FLIP, H36M_PARENTS, coco17_to_h36m
+from vid2pose.skeletons import H36M_FLIP, H36M_PARENTS, canonical_torso, coco17_to_h36m
 from vid2pose.train import cameras as cams
 from vid2pose.train import noise as noise_mod
 from vid2pose.train.split import source_of
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2  # 2: canonical thorax/spine, nose at the nose tip (vid2pose/mocap/h36m.py)
 FACE_FLIP = (0, 2, 1, 4, 3)
 # bone groups (child joint indices) that share a random length factor
 BONE_GROUPS = ((1, 4), (2, 5), (3, 6), (7,), (8,), (9,), (10,), (11, 14), (12, 15), (13, 16))
@@ -49,8 +50,8 @@ PROPORTION_RANGES: tuple[tuple[tuple[int, ...], float, float], ...] = (
     ((1, 4), 0.07, 0.16),     # pelvis -> hip
     ((7,), 0.22, 0.34),       # pelvis -> spine
     ((8,), 0.22, 0.34),       # spine -> thorax
-    ((9,), 0.12, 0.20),       # thorax -> neck/nose
-    ((10,), 0.11, 0.19),      # neck/nose -> head top
+    ((9,), 0.15, 0.29),       # thorax -> nose tip (rigs 0.19-0.21, the anny body 0.27)
+    ((10,), 0.12, 0.25),      # nose tip -> head top (rigs 0.15, the anny body 0.23)
     ((11, 14), 0.11, 0.25),   # thorax -> shoulder
     ((12, 15), 0.25, 0.38),   # upper arm
     ((13, 16), 0.21, 0.31),   # forearm
@@ -227,6 +228,10 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
         X = random_proportions(rng, X, aug["proportions_p"])
         X = random_bones(rng, X, aug["bone_scale"], aug["bone_asym"])
         X = mirror(X, rng.random(B) < aug["mirror_p"])
+        # rescaled bones move the shoulders off the thorax rule and the spine off the midpoint:
+        # put both back where every source defines them (``canonical_torso``)
+        L = bone_lengths(X)
+        X[:, :, :17] = canonical_torso(X[:, :, :17], ((L[:, 2] + L[:, 3] + L[:, 5] + L[:, 6]) / 2)[:, None])
     joints = X[:, :, :17]
     cam = cams.sample_cameras(rng, joints, cfg.get("camera"))
     hipL, hipR = noise_mod.hip_bias(rng, joints, ncfg)
