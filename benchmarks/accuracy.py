@@ -100,6 +100,9 @@ STANDARD = [
          (0.1, 0.45, 0.65, 0.6, 0.7), 12),
 ]
 QUICK = STANDARD[:2]
+# Version of the truth's joint definitions (vid2pose.render.body.anny_h36m_joints), part of the cache
+# names so that cached truth from older definitions is never scored. j2: canonical thorax and spine.
+TRUTH_DEFS = "j2"
 
 
 def view_band(joints_cam: np.ndarray) -> str:
@@ -120,7 +123,7 @@ def render(data: Path, clip: Clip, cache: Path, duration: float) -> tuple[Path, 
     duration = round(min(duration, motion.num_frames * motion.frame_time - clip.start - 0.1), 2)  # short takes
     body = "-".join(f"{b:g}" for b in clip.body)
     name = (f"{clip.name}_s{clip.start:g}_a{clip.azimuth:g}_h{clip.cam_height:g}_f{clip.hfov:g}"
-            f"_d{clip.distance:g}_b{body}_l{clip.look}_t{duration:g}")
+            f"_d{clip.distance:g}_b{body}_l{clip.look}_t{duration:g}_{TRUTH_DEFS}")
     video, truth = cache / f"{name}.mp4", cache / f"{name}_truth.npz"
     if not (video.exists() and truth.exists()):
         g, age, h, w, m = clip.body

@@ -223,6 +223,18 @@ def check_plausible(Jt: np.ndarray, yaws=None, knees=None) -> None:
                 assert (Jt[k, J["left_ankle"]] - Jt[k, J["left_knee"]]) @ fwd < -0.1
 
 
+def check_canonical_torso(Jt: np.ndarray) -> None:
+    """Every rig's thorax and spine follow the one shared rule, whatever its own neck and spine joints:
+    thorax 4 cm x leg/0.89 m above the shoulders' midpoint along the torso, spine halfway up."""
+    leg = np.median(np.linalg.norm(Jt[:, J["left_knee"]] - Jt[:, J["left_hip"]], axis=-1)
+                    + np.linalg.norm(Jt[:, J["left_ankle"]] - Jt[:, J["left_knee"]], axis=-1))
+    mid_sh = (Jt[:, J["left_shoulder"]] + Jt[:, J["right_shoulder"]]) / 2
+    up = mid_sh - Jt[:, J["pelvis"]]
+    up /= np.linalg.norm(up, axis=-1, keepdims=True)
+    np.testing.assert_allclose(Jt[:, J["thorax"]], mid_sh + 0.04 * leg / 0.89 * up, atol=2e-3)
+    np.testing.assert_allclose(Jt[:, J["spine"]], (Jt[:, J["pelvis"]] + Jt[:, J["thorax"]]) / 2, atol=1e-5)
+
+
 @pytest.mark.parametrize("family", sorted(TEMPLATES))
 def test_handmade_bvh_family(tmp_path, family):
     p = tmp_path / f"{family}.bvh.gz"
@@ -233,6 +245,7 @@ def test_handmade_bvh_family(tmp_path, family):
     F = Jt.shape[0]  # cgspeed files drop their first (T-pose) frame
     assert F == len(YAWS) - (1 if family.startswith("cgspeed") else 0)
     check_plausible(Jt, YAWS[-F:], KNEE[-F:])
+    check_canonical_torso(Jt)
     # metres: the hand-made body's thigh is 0.42 m whatever the file units
     thigh = np.linalg.norm(Jt[0, J["left_hip"]] - Jt[0, J["left_knee"]])
     assert abs(thigh - 0.42) < 0.01
@@ -244,6 +257,7 @@ def test_handmade_asf_amc(tmp_path):
     Jt, fps, info = load_h36m(amc)
     assert info["family"] == "asf" and fps == 120.0
     check_plausible(Jt, YAWS, KNEE)
+    check_canonical_torso(Jt)
     assert abs(np.linalg.norm(Jt[0, J["left_hip"]] - Jt[0, J["left_knee"]]) - 0.42) < 0.01
     # the rest frame reproduces the hand-made positions exactly
     assert np.allclose(Jt[0, J["left_wrist"]], CANON["lwri"], atol=1e-4)
@@ -291,6 +305,7 @@ def test_real_file_per_family(family):
     if family == "daz":
         assert info["true_fps"] == 60.0  # salsa: the header says 120
     check_plausible(Jt)
+    check_canonical_torso(Jt)
     # left is left: relative to the facing direction given by the feet (real files have no
     # known yaw), the left hip is on the left in (nearly) every frame.
     fwd = (Jt[:, J["nose"]] - Jt[:, J["thorax"]]) * np.array([1, 0, 1])

@@ -15,6 +15,7 @@ from vid2pose.render.body import (
     rotation_between,
 )
 from vid2pose.render.raster import Camera, draw_ground_shadow, floor_wall_background, render_mesh
+from vid2pose.skeletons import canonical_torso
 
 W, H = 64, 48
 K = np.array([[50.0, 0, (W - 1) / 2], [0, 50.0, (H - 1) / 2], [0, 0, 1]])
@@ -255,6 +256,9 @@ def test_sample_truth_matches_frames():
     # Upright in every frame: head top above the pelvis, pelvis above the lower ankle (y points down).
     assert (j3[:, 10, 1] < j3[:, 0, 1] - 0.4).all()
     assert (j3[:, 0, 1] < j3[:, [3, 6], 1].max(axis=1) - 0.5).all()
+    # thorax and spine by the rule the training motion capture follows
+    leg = np.linalg.norm(j3[:, 4] - j3[:, 5], axis=-1) + np.linalg.norm(j3[:, 5] - j3[:, 6], axis=-1)
+    np.testing.assert_allclose(canonical_torso(j3, leg[0])[:, 7:9], j3[:, 7:9], atol=2e-3)
 
     cap = cv2.VideoCapture(str(VIDEO))
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(float(t["fps"]), rel=1e-3)

@@ -2,7 +2,7 @@ import numpy as np
 
 from support_fake import CANONICAL_COCO
 from vid2pose.skeletons import (BLAZEPOSE33_JOINTS, BLAZEPOSE33_TO_COCO17, COCO17_JOINTS, H36M_BONES, H36M_FLIP,
-                                H36M_JOINTS, H36M_PARENTS, SKELETONS, to_h36m)
+                                H36M_JOINTS, H36M_PARENTS, SKELETONS, canonical_torso, to_h36m)
 
 
 def coco_person(scale=100.0):
@@ -95,3 +95,20 @@ def test_h36m_to_coco17_inverts_the_direct_joints():
     assert coco.shape == (4, 17, 3) and np.allclose(coco[:, :5], h[:, 9:10])  # face points: the nose
     limbs = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]
     np.testing.assert_array_equal(coco17_to_h36m(coco)[:, limbs], h[:, limbs])
+
+
+def test_canonical_torso_places_thorax_and_spine_by_the_rule():
+    rng = np.random.default_rng(0)
+    joints = rng.normal(size=(2, 3, 17, 3))
+    joints[..., 0, :] = 0.0
+    joints[..., 11, :] = [0.2, 0.5, 0.1]  # left shoulder
+    joints[..., 14, :] = [-0.2, 0.5, -0.1]  # right shoulder: midpoint (0, 0.5, 0), torso along +y
+    leg = np.array([[0.89], [1.78]])  # per sequence: H36M's leg, then twice it
+    out = canonical_torso(joints, leg)
+    np.testing.assert_allclose(out[0, :, 8], [[0, 0.54, 0]] * 3, atol=1e-12)
+    np.testing.assert_allclose(out[1, :, 8], [[0, 0.58, 0]] * 3, atol=1e-12)
+    np.testing.assert_allclose(out[..., 7, :], out[..., 8, :] / 2, atol=1e-12)
+    keep = [j for j in range(17) if j not in (7, 8)]
+    np.testing.assert_array_equal(out[..., keep, :], joints[..., keep, :])
+    assert not np.shares_memory(out, joints)
+    assert canonical_torso(joints.astype(np.float32), 0.89).dtype == np.float32

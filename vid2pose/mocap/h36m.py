@@ -13,12 +13,11 @@ sit at the start of their bone, ASF names are bone starts, see ``asf_amc.py``):
 | r/l_hip     | r/lThigh          | CC_Base_R/L_Thigh      | UpperLeg_R/L| Right/LeftUpLeg | Right/LeftHip | r/lfemur      |
 | r/l_knee    | r/lShin           | CC_Base_R/L_Calf       | LowerLeg_R/L| Right/LeftLeg   | Right/LeftKnee| r/ltibia      |
 | r/l_ankle   | r/lFoot           | CC_Base_R/L_Foot       | Foot_R/L    | Right/LeftFoot  | Right/LeftAnkle| r/lfoot      |
-| thorax      | neck              | CC_Base_NeckTwist01    | Neck        | Neck1       | Neck          | upperneck         |
+| neck base   | neck              | CC_Base_NeckTwist01    | Neck        | Neck1       | Neck          | upperneck         |
 | head base*  | head              | CC_Base_Head           | Head        | Head        | Head          | head              |
 | l/r_shoulder| l/rShldr          | CC_Base_L/R_Upperarm   | UpperArm_L/R| Left/RightArm | Left/RightShoulder | l/rhumerus |
 | l/r_elbow   | l/rForeArm        | CC_Base_L/R_Forearm    | LowerArm_L/R| Left/RightForeArm | Left/RightElbow | l/rradius |
 | l/r_wrist   | l/rHand           | CC_Base_L/R_Hand       | Hand_L/R    | Left/RightHand | Left/RightWrist | l/rwrist   |
-| spine chain | hip abdomen chest neck | CC_Base_Pelvis Waist Spine01 Spine02 NeckTwist01 | Hips Spine Chest Neck | Hips LowerBack Spine Spine1 Neck Neck1 | Hips lowerback Chest Chest2 lowerneck Neck | root lowerback upperback thorax lowerneck upperneck |
 
 vid2pose's own BVH files (family ``vid2pose``: Hips ... HeadTop) carry the 17 joints themselves and map
 one to one (Hips = pelvis, Spine = spine, Neck = thorax, Head = nose, HeadTop = head); only the face
@@ -31,8 +30,8 @@ Derived joints, the same rule for every family (so that all sources agree):
   (the rendered evaluation body too): thorax = the shoulders' midpoint + 4 cm x ``s`` along
   pelvis -> shoulders, spine = midpoint of pelvis and thorax. The rigs' own neck-base and
   spine joints are not used for them: they sit 2.5-6 cm above the shoulders and 4 cm behind
-  to 4 cm in front of the torso line depending on the rig (the thorax column of the table
-  only gives the up axis of unknown files);
+  to 4 cm in front of the torso line depending on the rig (the table's neck base only
+  gives the up axis of unknown files and the head's calibration);
 * nose and head (top) come from the *head base* joint (* in the table) and the head's own
   orientation: ``nose = base + s (0.04 up_h + 0.10 fwd_h)`` (the nose tip, the same point as
   the COCO nose of ``face``: what a 2D detector marks), ``head = base + s (0.15 up_h +
@@ -80,7 +79,6 @@ class Family:
     wrists: tuple[str, str]
     thorax: str
     head: str
-    spine_chain: tuple[str, ...]  # from the pelvis region up to the thorax
     signature: tuple[str, ...]  # names that must all be present to detect the family
 
 
@@ -88,47 +86,43 @@ FAMILIES: dict[str, Family] = {
     "daz": Family(
         "daz", 0.01, ("rThigh", "lThigh"), ("rShin", "lShin"), ("rFoot", "lFoot"),
         ("lShldr", "rShldr"), ("lForeArm", "rForeArm"), ("lHand", "rHand"), "neck", "head",
-        ("hip", "abdomen", "chest", "neck"), ("hip", "abdomen", "lThigh", "rShin", "lShldr")),
+        ("hip", "abdomen", "lThigh", "rShin", "lShldr")),
     "cc_base": Family(
         "cc_base", 0.01, ("CC_Base_R_Thigh", "CC_Base_L_Thigh"), ("CC_Base_R_Calf", "CC_Base_L_Calf"),
         ("CC_Base_R_Foot", "CC_Base_L_Foot"), ("CC_Base_L_Upperarm", "CC_Base_R_Upperarm"),
         ("CC_Base_L_Forearm", "CC_Base_R_Forearm"), ("CC_Base_L_Hand", "CC_Base_R_Hand"),
         "CC_Base_NeckTwist01", "CC_Base_Head",
-        ("CC_Base_Pelvis", "CC_Base_Waist", "CC_Base_Spine01", "CC_Base_Spine02", "CC_Base_NeckTwist01"),
         ("CC_Base_L_Thigh", "CC_Base_Head", "CC_Base_NeckTwist01")),
     "bandai": Family(
         "bandai", 0.01, ("UpperLeg_R", "UpperLeg_L"), ("LowerLeg_R", "LowerLeg_L"), ("Foot_R", "Foot_L"),
         ("UpperArm_L", "UpperArm_R"), ("LowerArm_L", "LowerArm_R"), ("Hand_L", "Hand_R"), "Neck", "Head",
-        ("Hips", "Spine", "Chest", "Neck"), ("UpperLeg_L", "LowerArm_R", "Hips", "Chest")),
+        ("UpperLeg_L", "LowerArm_R", "Hips", "Chest")),
     "cgspeed_mb": Family(
         "cgspeed_mb", CMU_UNIT_M, ("RightUpLeg", "LeftUpLeg"), ("RightLeg", "LeftLeg"),
         ("RightFoot", "LeftFoot"), ("LeftArm", "RightArm"), ("LeftForeArm", "RightForeArm"),
         ("LeftHand", "RightHand"), "Neck1", "Head",
-        ("Hips", "LowerBack", "Spine", "Spine1", "Neck", "Neck1"),
         ("LeftUpLeg", "LeftLeg", "LeftForeArm", "Neck1", "LowerBack")),
     "cgspeed_max": Family(
         "cgspeed_max", CMU_UNIT_M, ("RightHip", "LeftHip"), ("RightKnee", "LeftKnee"),
         ("RightAnkle", "LeftAnkle"), ("LeftShoulder", "RightShoulder"), ("LeftElbow", "RightElbow"),
         ("LeftWrist", "RightWrist"), "Neck", "Head",
-        ("Hips", "lowerback", "Chest", "Chest2", "lowerneck", "Neck"),
         ("LeftHip", "LeftKnee", "LeftElbow", "lowerneck")),
     "asf": Family(
         "asf", None, ("rfemur", "lfemur"), ("rtibia", "ltibia"), ("rfoot", "lfoot"),
         ("lhumerus", "rhumerus"), ("lradius", "rradius"), ("lwrist", "rwrist"), "upperneck", "head",
-        ("root", "lowerback", "upperback", "thorax", "lowerneck", "upperneck"),
         ("lfemur", "ltibia", "lhumerus", "upperneck")),
     # vid2pose's own BVH export (vid2pose/export/bvh.py): the 17 joints themselves, so the mapping is exact
     # (Spine = spine, Neck = thorax, Head = nose, HeadTop = head). Units are guessed (m or cm).
     "vid2pose": Family(
         "vid2pose", None, ("RightUpLeg", "LeftUpLeg"), ("RightLeg", "LeftLeg"), ("RightFoot", "LeftFoot"),
         ("LeftArm", "RightArm"), ("LeftForeArm", "RightForeArm"), ("LeftHand", "RightHand"), "Neck", "Head",
-        ("Hips", "Spine", "Neck"), ("Hips", "Spine", "Neck", "Head", "HeadTop", "LeftUpLeg", "LeftForeArm")),
+        ("Hips", "Spine", "Neck", "Head", "HeadTop", "LeftUpLeg", "LeftForeArm")),
     # Generic fall-backs for other people's BVH files (Mixamo / MotionBuilder naming without
     # the CMU extra joints). Units are guessed.
     "generic_mb": Family(
         "generic_mb", None, ("RightUpLeg", "LeftUpLeg"), ("RightLeg", "LeftLeg"), ("RightFoot", "LeftFoot"),
         ("LeftArm", "RightArm"), ("LeftForeArm", "RightForeArm"), ("LeftHand", "RightHand"), "Neck", "Head",
-        ("Hips", "Spine", "Spine1", "Spine2", "Neck"), ("LeftUpLeg", "LeftLeg", "LeftForeArm", "Neck", "Head")),
+        ("LeftUpLeg", "LeftLeg", "LeftForeArm", "Neck", "Head")),
 }
 
 # True frame rates where a header is wrong: (regex on the POSIX path, fps). PROVENANCE.md:
@@ -187,19 +181,6 @@ def _guess_unit(leg_len_file_units: float) -> float:
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
-
-
-def _along_chain(pts: np.ndarray, frac: float) -> np.ndarray:
-    """Point at ``frac`` of the arc length of the polyline pts (F, K, 3), per frame."""
-    seg = np.linalg.norm(np.diff(pts, axis=1), axis=-1)  # (F, K-1)
-    cum = np.concatenate([np.zeros((pts.shape[0], 1)), np.cumsum(seg, 1)], 1)
-    target = cum[:, -1:] * frac
-    k = np.clip((cum[:, 1:] < target).sum(1), 0, pts.shape[1] - 2)  # segment index
-    f = np.arange(pts.shape[0])
-    a, b = pts[f, k], pts[f, k + 1]
-    L = np.maximum(seg[f, k], 1e-9)
-    w = ((target[:, 0] - cum[f, k]) / L)[:, None]
-    return a + np.clip(w, 0, 1) * (b - a)
 
 
 def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family: str,

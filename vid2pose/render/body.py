@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vid2pose.mocap.bvh import BvhMotion
+from vid2pose.skeletons import canonical_torso
 
 __all__ = [
     "ANNY_DRIVEN_BONES",
@@ -352,9 +353,9 @@ def anny_h36m_joints(
      1/4  right/left hip  head of upperleg01.R / upperleg01.L
      2/5  knee            head of lowerleg01.R / .L
      3/6  ankle           head of foot.R / .L
-     7    spine           head of spine02 (about 22 cm above the hip centre at rest,
-                          about halfway to the thorax, as in H36M)
-     8    thorax          head of neck01 (the neck base)
+     7    spine           midpoint of pelvis and thorax
+     8    thorax          the shoulders' midpoint + 4 cm (at a 0.89 m leg, scaled with
+                          the body's leg) along pelvis -> shoulders' midpoint
      9    nose            mesh vertex at the nose tip (``head_landmark_vertices``)
      10   head top        mesh vertex at the top of the skull
      11   left shoulder   head of upperarm01.L (glenohumeral joint)
@@ -363,8 +364,10 @@ def anny_h36m_joints(
      14-16 right arm       same bones, .R
     ====  ==============  =====================================================
 
-    Since the mesh is skinned from these same bone poses, the joints are exact for the
-    rendered body.
+    Thorax and spine follow the rule every source shares (``vid2pose.skeletons.canonical_torso``,
+    also applied to the training motion capture): anny's own neck base (neck01) sits 10 cm
+    above its shoulders, mocap rigs' 2.5-6 cm. Since the mesh is skinned from these same bone
+    poses, the joints are exact for the rendered body.
     """
     b = {n: i for i, n in enumerate(bone_labels)}
     heads = np.asarray(bone_poses)[..., :3, 3]
@@ -377,14 +380,15 @@ def anny_h36m_joints(
             0.5 * (H("upperleg01.R") + H("upperleg01.L")),
             H("upperleg01.R"), H("lowerleg01.R"), H("foot.R"),
             H("upperleg01.L"), H("lowerleg01.L"), H("foot.L"),
-            H("spine02"), H("neck01"),
+            H("spine02"), H("neck01"),  # replaced by canonical_torso below
             np.asarray(vertices)[:, nose_vertex], np.asarray(vertices)[:, head_top_vertex],
             H("upperarm01.L"), H("lowerarm01.L"), H("wrist.L"),
             H("upperarm01.R"), H("lowerarm01.R"), H("wrist.R"),
         ],
         axis=1,
     )
-    return out
+    leg = 0.5 * sum(np.linalg.norm(out[:, a] - out[:, b], axis=-1) for a, b in ((1, 2), (2, 3), (4, 5), (5, 6)))
+    return canonical_torso(out, leg)
 
 
 # Clothing-like palette (BGR): a plain outfit with good contrast against a light
