@@ -380,7 +380,7 @@ def anny_h36m_joints(
             0.5 * (H("upperleg01.R") + H("upperleg01.L")),
             H("upperleg01.R"), H("lowerleg01.R"), H("foot.R"),
             H("upperleg01.L"), H("lowerleg01.L"), H("foot.L"),
-            H("spine02"), H("neck01"),  # replaced by canonical_torso below
+            np.zeros_like(heads[:, 0]), np.zeros_like(heads[:, 0]),  # spine, thorax: canonical_torso below
             np.asarray(vertices)[:, nose_vertex], np.asarray(vertices)[:, head_top_vertex],
             H("upperarm01.L"), H("lowerarm01.L"), H("wrist.L"),
             H("upperarm01.R"), H("lowerarm01.R"), H("wrist.R"),

@@ -159,6 +159,11 @@ def bone_lengths(X: np.ndarray) -> np.ndarray:
     return L
 
 
+def _leg_lengths(L: np.ndarray) -> np.ndarray:
+    """Thigh + shin, averaged over the two legs, from bone lengths (B, 17) -> (B,)."""
+    return (L[:, 2] + L[:, 3] + L[:, 5] + L[:, 6]) / 2
+
+
 def random_proportions(rng: np.random.Generator, X: np.ndarray, p: float) -> np.ndarray:
     """Redraw the body proportions of a share ``p`` of the windows (B, T, 22, 3): each bone
     group gets a length drawn from ``PROPORTION_RANGES`` times the window's leg length."""
@@ -167,7 +172,7 @@ def random_proportions(rng: np.random.Generator, X: np.ndarray, p: float) -> np.
     B = X.shape[0]
     pick = rng.random(B) < p
     L = np.maximum(bone_lengths(X), 1e-6)
-    leg = (L[:, 2] + L[:, 3] + L[:, 5] + L[:, 6]) / 2
+    leg = _leg_lengths(L)
     f = np.ones((B, 17))
     for g, lo, hi in PROPORTION_RANGES:
         r = rng.uniform(lo, hi, B)
@@ -230,8 +235,7 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
         X = mirror(X, rng.random(B) < aug["mirror_p"])
         # rescaled bones move the shoulders off the thorax rule and the spine off the midpoint:
         # put both back where every source defines them (``canonical_torso``)
-        L = bone_lengths(X)
-        X[:, :, :17] = canonical_torso(X[:, :, :17], ((L[:, 2] + L[:, 3] + L[:, 5] + L[:, 6]) / 2)[:, None])
+        X[:, :, :17] = canonical_torso(X[:, :, :17], _leg_lengths(bone_lengths(X))[:, None])
     joints = X[:, :, :17]
     cam = cams.sample_cameras(rng, joints, cfg.get("camera"))
     hipL, hipR = noise_mod.hip_bias(rng, joints, ncfg)
