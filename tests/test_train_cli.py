@@ -76,3 +76,41 @@ def test_train_lifter_refuses_a_missing_folder(tmp_path):
     assert res.exit_code == 2
     assert "error: no training take" in res.output
     assert not (tmp_path / "w.pt").exists()
+
+
+def test_fine_tuning_starts_from_the_given_weights_and_the_card_chains_both_commands(tmp_path):
+    data = mocap_folder(tmp_path / "mocap")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    first = tmp_path / "w" / "first.pt"
+    runner = CliRunner()
+    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(first), "--config", str(config),
+                              "--run-dir", str(tmp_path / "run1"), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+
+    # learning rate zero: the fine-tuned weights must be the first run's, bit for bit
+    frozen = tmp_path / "frozen.yaml"
+    frozen.write_text(TINY.replace("steps: 6", "steps: 2") + "optim: {lr: 0.0}\n")
+    second = tmp_path / "w" / "second.pt"
+    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(second), "--config", str(frozen),
+                              "--run-dir", str(tmp_path / "run2"), "--seed", "4", "--init", str(first)])
+    assert res.exit_code == 0, res.output
+    a = torch.load(first, weights_only=True)["state_dict"]
+    b = torch.load(second, weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    card = second.with_suffix(".md").read_text()
+    repro = card[card.index("## Reproduce"):]
+    from vid2pose.train.train import sha256_of
+    assert sha256_of(first) in repro
+    assert repro.index("--out weights/first.pt --config tiny.yaml --seed 3 --steps 6") < repro.index(
+        "--out weights/second.pt --config frozen.yaml --seed 4 --steps 2 --init weights/first.pt")
+
+    # a different architecture is refused with one line, before any training
+    other = tmp_path / "other.yaml"
+    other.write_text(TINY.replace("dim_feat: 16", "dim_feat: 8"))
+    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "w" / "x.pt"),
+                              "--config", str(other), "--run-dir", str(tmp_path / "run3"), "--init", str(first)])
+    assert res.exit_code == 2
+    assert "same architecture" in res.output and res.output.count("\n") <= 2
+    assert not (tmp_path / "w" / "x.pt").exists()

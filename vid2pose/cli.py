@@ -199,12 +199,13 @@ def train_lifter(
     cmu_only: bool = typer.Option(False, "--cmu-only", help="Train on the CMU data only (free for any use; leaves out CC BY-NC data)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints folder (default ~/.cache/vid2pose/train-runs/NAME)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the config's; 'auto' fits a time budget)."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from these lifter weights (fine-tuning, e.g. on your own mocap); same architecture as the config's."),
     device: str = DeviceOpt,
 ) -> None:
     """Train the SSR-STF lifter on motion capture (virtual cameras, 2D noise model), then evaluate it."""
     from vid2pose.train.commands import run_train_lifter
 
-    raise typer.Exit(run_train_lifter(data, out, config, seed, resume, cmu_only, device, run_dir, steps))
+    raise typer.Exit(run_train_lifter(data, out, config, seed, resume, cmu_only, device, run_dir, steps, init=init))
 
 
 @app.command("eval-lifter")

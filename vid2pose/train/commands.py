@@ -58,9 +58,11 @@ def _evaluate(model, cfg: dict, val, console) -> dict:
 
 def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int, resume: bool, cmu_only: bool,
                      device: str = "auto", run_dir: Path | None = None, steps: int | None = None,
-                     command: str | None = None) -> int:
+                     command: str | None = None, init: Path | None = None) -> int:
     """Train SSR-STF on the mocap under ``data``, evaluate on the held-out performers, write
-    ``out`` (weights) and ``out`` with ``.md`` (model card). Checkpoints go to ``run_dir``."""
+    ``out`` (weights) and ``out`` with ``.md`` (model card). Checkpoints go to ``run_dir``.
+    ``init``: a lifter weights file to start from (fine-tuning); its architecture must be the
+    config's, and its sha256 and own reproduce command go into the new card."""
     console = _console()
     try:
         data = [Path(d) for d in data]
@@ -76,8 +78,14 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
         dev = _resolve_device(device)
         if dev != "cpu":
             console.log(f"note: device {dev!r} requested; this trainer runs on the CPU")
-        runner = tr.Runner(cfg, data, run_dir, seed, cmu_only, console)
+        init_state, init_info = None, None
+        if init is not None:
+            init_state, init_info = _init_weights(Path(init), cfg)
+            console.log(f"starting from {init} (sha256 {init_info['sha256'][:12]}…)")
+        runner = tr.Runner(cfg, data, run_dir, seed, cmu_only, console, init_state=init_state)
         summary = runner.train(resume)
+        if init_info:
+            summary["init"] = init_info
         console.log(f"training done: {summary}")
         if config:
             summary["config_file"] = _repo_relative(Path(config))
@@ -88,6 +96,33 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
     except (FileNotFoundError, ValueError) as e:
         console.print(f"error: {e}", soft_wrap=True)
         return 2
+
+
+def _init_weights(path: Path, cfg: dict) -> tuple[dict, dict]:
+    """State dict and provenance of a weights file to fine-tune from (ValueError if unusable)."""
+    _, obj = load_lifter(path)
+    if dict(obj["config"]) != tr._plain(dict(cfg["model"])):
+        raise ValueError(f"{path}: its model {obj['config']} is not the config's {cfg['model']}; "
+                         "fine-tuning needs the same architecture")
+    if int(obj["clip_len"]) != int(cfg["clip_len"]) or float(obj["fps"]) != float(cfg["fps"]):
+        raise ValueError(f"{path}: trained for {obj['clip_len']} frames at {obj['fps']:g} fps, the config asks for "
+                         f"{cfg['clip_len']} at {cfg['fps']:g}")
+    t = obj.get("train", {})
+    info = {"file": path.name, "sha256": tr.sha256_of(path), "seed": t.get("seed"), "steps": t.get("steps"),
+            "config_file": t.get("config_file"), "cmu_only": t.get("cmu_only"), "init": t.get("init")}
+    return obj["state_dict"], info
+
+
+def _reproduce_command(out_name: str, s: dict) -> str:
+    """The train-lifter command that reproduces a run from its summary (paths machine-independent)."""
+    cmd = (f"vid2pose train-lifter --data <path to shared/data/mocap> --out weights/{out_name} "
+           f"--config {s.get('config_file') or 'configs/ssr-stf-default.yaml'} --seed {s.get('seed', 0)}"
+           + (" --cmu-only" if s.get("cmu_only") else ""))
+    if s.get("steps"):
+        cmd += f" --steps {s['steps']}"
+    if s.get("init"):
+        cmd += f" --init weights/{s['init']['file']}"
+    return cmd
 
 
 def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary: dict | None = None,
@@ -198,10 +233,14 @@ def model_card(out: Path, sha: str, cfg: dict, s: dict, command: str | None) -> 
                 "`--cmu-only` for a CMU-only model.")
     steps_total = s.get("total_steps")
     # Machine-independent: no absolute paths of the machine that trained (the config is printed below).
-    repro = (f"vid2pose train-lifter --data <path to shared/data/mocap> --out weights/{out.name} "
-             f"--config {s.get('config_file', 'configs/ssr-stf-default.yaml')} --seed {s.get('seed', 0)}" + (" --cmu-only" if s.get("cmu_only") else ""))
-    if "--steps" not in repro and steps_total:
-        repro += f" --steps {steps_total}"
+    repro = _reproduce_command(out.name, {**s, "steps": steps_total})
+    chain, init = [], s.get("init")
+    while init:  # fine-tuned: the runs it started from come first, oldest first
+        chain.insert(0, f"# -> {init['file']}, sha256 {init['sha256']}\n"
+                        + _reproduce_command(init["file"], init))
+        init = init.get("init")
+    if chain:
+        repro = "\n".join(chain) + f"\n# -> {out.name} (fine-tuned from the file above)\n" + repro
     ov = m.get("overall", {})
     return f"""# SSR-STF lifter weights: `{out.name}`
 
@@ -282,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--device", default="auto")
     t.add_argument("--run-dir", type=Path, default=None)
     t.add_argument("--steps", type=int, default=None)
+    t.add_argument("--init", type=Path, default=None)
     e = sub.add_parser("eval")
     e.add_argument("weights", type=Path)
     e.add_argument("--data", type=Path, action="append", required=True)
@@ -296,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python -m vid2pose.train.commands " + " ".join(shlex.quote(s) for s in (argv or sys.argv[1:]))
     if a.cmd == "train":
         return run_train_lifter(a.data, a.out, a.config, a.seed, a.resume, a.cmu_only, a.device, a.run_dir, a.steps,
-                                command=cmd)
+                                command=cmd, init=a.init)
     if a.cmd == "eval":
         return run_eval_lifter(a.weights, a.data, a.config, a.json, a.cmu_only)
     return run_export(a.checkpoint, a.out, a.data, command=None)

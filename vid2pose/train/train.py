@@ -129,8 +129,13 @@ def sha256_of(path: Path) -> str:
 
 
 class Runner:
-    def __init__(self, cfg: dict, data: list[Path], run_dir: Path, seed: int, cmu_only: bool, console=None):
+    def __init__(self, cfg: dict, data: list[Path], run_dir: Path, seed: int, cmu_only: bool, console=None,
+                 init_state: dict | None = None):
+        """``init_state``: a state dict to start from instead of a fresh model (fine-tuning); a resumed
+        checkpoint takes precedence over it."""
         from rich.console import Console
+
+        self.init_state = init_state
 
         self.cfg, self.data, self.run_dir, self.seed, self.cmu_only = cfg, [Path(d) for d in data], Path(run_dir), seed, cmu_only
         self.console = console or Console(stderr=True)
@@ -177,7 +182,9 @@ class Runner:
         torch.manual_seed(self.seed)
         tr, va = self.corpora()
         self.val = va
-        model = build_model(cfg, fresh=True)
+        model = build_model(cfg, fresh=self.init_state is None)
+        if self.init_state is not None:
+            model.load_state_dict(self.init_state)
         o = cfg["optim"]
         opt = torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
         ckpt_path = self.run_dir / "last.pt"
