@@ -139,3 +139,21 @@ def test_mesh_command_writes_obj_per_frame(monkeypatch, capsys, tmp_path, fake_b
         cli.main()
     out_text, _ = capsys.readouterr()
     assert e.value.code == 0 and json.loads(out_text)["skipped"] == 1
+
+
+def test_standing_height_of_the_joints_is_the_bodys_height(body):
+    # `--height` turns into a metric scale through lift.metric.standing_height: on anny bodies of known
+    # height (the rest mesh's extent), from a short child-sized one to a tall one, it must give that height
+    from vid2pose.lift.metric import standing_height
+    from vid2pose.render.body import anny_h36m_joints
+
+    heights = []
+    for ph in (dict(gender=0.9, age=0.4, height=0.2, weight=0.6, muscle=0.4),
+               dict(gender=0.1, age=0.5, height=0.55, weight=0.5, muscle=0.55),
+               dict(gender=0.3, age=0.7, height=0.85, weight=0.3, muscle=0.7)):
+        poses, verts = body._rest(ph)
+        joints = anny_h36m_joints(poses[None], verts[None], body.labels, body.nose_vertex, body.head_top_vertex)
+        true = verts[:, 2].max() - verts[:, 2].min()  # anny is Z-up
+        assert standing_height(joints) == pytest.approx(true, abs=0.015), ph
+        heights.append(true)
+    assert heights[0] < 1.5 < 1.9 < heights[2]  # the three bodies really span child to tall adult

@@ -8,7 +8,7 @@ import torch
 from vid2pose.errors import WeightsError
 from vid2pose.lift.lifting import LiftSettings, lift_track
 from vid2pose.lift.loading import load_lifter
-from vid2pose.lift.metric import ANKLE_HEIGHT, chain_length, metric_scale, root_trajectory
+from vid2pose.lift.metric import CHAIN_PER_HEIGHT, chain_length, metric_scale, root_trajectory, standing_height
 from vid2pose.lift.normalize import camera_to_25d, normalize_window
 from vid2pose.lift.registry import LIFTERS
 from vid2pose.lift.sequence import LiftOptions, blend_weights, dense_track, lift_sequence, window_starts
@@ -178,13 +178,14 @@ def test_dense_track_interpolates_and_flags_gaps():
 
 
 def reference_skeleton(scale=1.0):
-    """A standing skeleton whose ankle-to-head chain is exactly 1.62 (x scale)."""
+    """A standing skeleton whose ankle-to-head chain is exactly 1.62 (x scale): legs 0.82, pelvis-thorax 0.50,
+    thorax-head top 0.30 (the nose sits in front of the neck, off the chain)."""
     P = np.zeros((17, 3))
     P[[1, 4], 0] = [-0.1, 0.1]
     for hip, knee, ankle in ((1, 2, 3), (4, 5, 6)):
         P[knee] = P[hip] + [0, 0.42, 0]
         P[ankle] = P[knee] + [0, 0.40, 0]
-    P[7], P[8], P[9], P[10] = [0, -0.25, 0], [0, -0.50, 0], [0, -0.62, 0], [0, -0.80, 0]
+    P[7], P[8], P[9], P[10] = [0, -0.25, 0], [0, -0.50, 0], [0, -0.66, -0.10], [0, -0.80, 0]
     P[11], P[14] = P[8] + [0.18, 0, 0], P[8] + [-0.18, 0, 0]
     P[12], P[15] = P[11] + [0, 0.28, 0], P[14] + [0, 0.28, 0]
     P[13], P[16] = P[12] + [0, 0.25, 0], P[15] + [0, 0.25, 0]
@@ -196,7 +197,9 @@ def test_metric_scale_on_a_known_skeleton():
     assert chain_length(P[None]) == pytest.approx(0.82 + 0.80)
     seq = np.repeat(reference_skeleton(250.0)[None], 10, 0)  # in "pixels"
     s = metric_scale(seq, 1.70)
-    assert s * 250.0 * 1.62 == pytest.approx(1.70 - ANKLE_HEIGHT)
+    # a body's chain is CHAIN_PER_HEIGHT times its standing height
+    assert s * 250.0 * 1.62 == pytest.approx(1.70 * CHAIN_PER_HEIGHT)
+    assert standing_height(seq * s) == pytest.approx(1.70)
 
 
 def test_root_trajectory_recovers_the_camera_space_position():
@@ -219,7 +222,7 @@ def test_lift_track_end_to_end(ours):
     meta = VideoMeta(source="x.mp4", fps=30.0, width=640, height=480, frame_count=50)
     t3 = lift_track(track, meta, ours, LiftSettings(height=1.8, focal=700.0))
     assert t3.joints.shape == (50, 17, 3) and t3.interpolated.sum() == 5
-    assert chain_length(t3.joints) * 1.0 == pytest.approx(1.8 - ANKLE_HEIGHT, rel=1e-4)
+    assert standing_height(t3.joints) == pytest.approx(1.8, rel=1e-4)
     assert (t3.root[:, 2] > 0).all() and np.isfinite(t3.joints_cam).all()
 
 

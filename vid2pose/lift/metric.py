@@ -1,10 +1,12 @@
 """From 2.5D pixels to metres: body scale from bone lengths, camera-space root from the 2D projection.
 
 Scale. A lifter's output is root-relative in pixels at the person's depth; its
-proportions are right but not its size. We scale it so that the chain of median
-bone lengths ankle-knee-hip(pelvis)-spine-thorax-nose-head, left and right legs
-averaged, plus 0.08 m for the ankle above the floor, equals ``height`` metres
-(default 1.70 m, a typical adult). One scale per track: the body does not grow.
+proportions are right but not its size. We scale it so that the person's standing
+height is ``height`` metres (default 1.70 m, a typical adult). The standing height is
+taken from median bone lengths: the chain ankle-knee-hip (left and right legs averaged),
+pelvis-thorax, thorax-head top, divided by ``CHAIN_PER_HEIGHT`` (the share of the height
+this chain spans, measured on bodies of known height). One scale per track: the body
+does not grow.
 
 Root trajectory. With the metric root-relative joints P_j and their 2D detections
 (u_j, v_j), a pinhole camera (focal f, centre c) sees u_j - c_x = f (P_jx + T_x) /
@@ -18,8 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 ANKLE_HEIGHT = 0.08  # metres from the floor to the ankle joint centre
+# chain_length / standing height (floor to head top), measured on the anny body with the shared
+# joint definitions (vid2pose.render.body.anny_h36m_joints): 0.957-0.966 (median 0.962) over the 12
+# bodies (1.36-2.08 m) and motions of benchmarks/accuracy.py, the height being the rest mesh's extent.
+# The chain and rule this replaced (pelvis-spine-thorax-nose-head top, plus a fixed 8 cm for the ankle)
+# zig-zagged through the nose tip: every metric output came out about 5 % too small.
+CHAIN_PER_HEIGHT = 0.962
 _LEGS = ((3, 2), (2, 1), (6, 5), (5, 4))  # ankle-knee, knee-hip, right then left
-_TRUNK = ((0, 7), (7, 8), (8, 9), (9, 10))  # pelvis-spine-thorax-nose-head
+_TRUNK = ((0, 8), (8, 10))  # pelvis-thorax, thorax-head top: straight, not through spine and nose
 DEFAULT_FOV_DEG = 60.0
 
 
@@ -32,12 +40,17 @@ def chain_length(pose: np.ndarray) -> float:
     return leg + sum(med(a, b) for a, b in _TRUNK)
 
 
+def standing_height(pose: np.ndarray) -> float:
+    """The standing height (floor to head top) of a (F, 17, 3) sequence, in its own units (metres if metric)."""
+    return chain_length(pose) / CHAIN_PER_HEIGHT
+
+
 def metric_scale(pose: np.ndarray, height: float) -> float:
     """Factor that turns the (F, 17, 3) root-relative pose into metres for a person ``height`` m tall."""
     chain = chain_length(pose)
     if not np.isfinite(chain) or chain <= 1e-9:
         return 0.0
-    return (height - ANKLE_HEIGHT) / chain
+    return height * CHAIN_PER_HEIGHT / chain
 
 
 def default_focal(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> float:
