@@ -24,6 +24,8 @@ Metrics (mm):
   det      frames with a 3D pose / frames
   cam      camera-space MPJPE (root position included; vid2pose only), as run: the assumed focal length
   cam|f    the same with the true focal length given (--focal), as a user who knows the lens gets it
+  cam|fh   the same with the true focal length and the body's true height given (--focal, --height):
+           what is left is the tool's own error (bone proportions, depth from the 2D fit)
   root     root-aligned MPJPE (pelvis on pelvis)
   N        N-MPJPE (root-relative, best uniform scale)
   P        P-MPJPE (best similarity transform per frame)
@@ -233,6 +235,46 @@ def lift_true_2d(poses_json: Path, truth_npz: Path, tmp: Path, args) -> dict:
     return metrics(pred - pred[:, :1], g - g[:, :1])
 
 
+_HEIGHTS: dict[tuple, float] = {}
+
+
+def body_height(body: tuple) -> float:
+    """Standing height (m) of the anny body with phenotype ``body``: its rest mesh's vertical extent."""
+    if body not in _HEIGHTS:
+        import anny
+        import anny.paths
+        import torch
+
+        from vid2pose.mesh.anny_body import anny_cache_dir
+
+        anny.paths.set_anny_cache_path(anny_cache_dir())
+        if "model" not in _HEIGHTS:
+            _HEIGHTS["model"] = anny.Anny(skinning_method="lbs")
+        g, age, h, w, m = body
+        with torch.no_grad():
+            rest = _HEIGHTS["model"](pose_parameters=None, phenotype_kwargs=dict(gender=g, age=age, height=h,
+                                                                                weight=w, muscle=m))
+        z = rest["rest_vertices"][0, :, 2].double().numpy()  # anny is Z-up
+        _HEIGHTS[body] = float(z.max() - z.min())
+    return _HEIGHTS[body]
+
+
+def camera_error_known_height(poses_json: Path, truth_npz: Path, height: float, tmp: Path, args) -> float:
+    """Camera-space MPJPE (mm) after re-lifting the run's own 2D with the true focal length and height."""
+    focal = float(np.load(truth_npz)["K"][0, 0])
+    doc = json.loads(poses_json.read_text())
+    doc.pop("pose3d", None)
+    for t in doc["tracks"]:
+        t.pop("pose3d", None)
+    src, out = tmp / "known_fh_2d.json", tmp / "known_fh.json"
+    src.write_text(json.dumps(doc))
+    cmd = [sys.executable, "-m", "vid2pose", "lift", str(src), "--out", str(out), "--lifter", args.lifter,
+           "--device", "cpu", "--focal", f"{focal:.2f}", "--height", f"{height:.3f}"] + (
+        ["--weights", str(args.weights)] if args.weights else [])
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return camera_error(out, truth_npz)
+
+
 def camera_error(poses_json: Path, truth_npz: Path) -> float:
     """Camera-space MPJPE (mm) over the frames with a detected person."""
     track = main_track(json.loads(poses_json.read_text()))
@@ -356,19 +398,21 @@ def main() -> int:
             subprocess.run(cmd + ["--focal", f"{focal:.2f}"], check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
             r["cam_f"] = camera_error(out, truth)
+            r["height"] = body_height(tuple(clip.body))
+            r["cam_fh"] = camera_error_known_height(out, truth, r["height"], Path(tmp), args)
             r["true2d"] = lift_true_2d(out, truth, Path(tmp), args)
             r.update(clip=clip, band=view_band(np.load(truth)["joints_cam"]))
             rows.append(r)
             print(f"  {clip.name} az {clip.azimuth:g}: done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
     cols = ("root", "N", "P", "P12", "accel")
-    head = (f"{'clip':<38} {'az':>4} {'cam h':>5} {'fov':>4} {'band':>5} {'frames':>6} {'det':>5} {'cam':>6} "
-            f"{'cam|f':>6}")
+    head = (f"{'clip':<38} {'az':>4} {'cam h':>5} {'fov':>4} {'body':>4} {'band':>5} {'frames':>6} {'det':>5} {'cam':>6} "
+            f"{'cam|f':>6} {'cam|fh':>6}")
     print(head + "  " + " ".join(f"{c + ' ours/mp':>15}" for c in cols))
     for r in rows:
         c = r["clip"]
-        line = (f"{c.name:<38} {c.azimuth:>4g} {c.cam_height:>5.2f} {c.hfov:>4g} {r['band']:>5} {r['frames']:>6} "
-                f"{r['det']:>5.2f} {r.get('cam', r['cam_all']):>6.0f} {r['cam_f']:>6.0f}  ")
+        line = (f"{c.name:<38} {c.azimuth:>4g} {c.cam_height:>5.2f} {c.hfov:>4g} {r['height']:>4.2f} {r['band']:>5} {r['frames']:>6} "
+                f"{r['det']:>5.2f} {r.get('cam', r['cam_all']):>6.0f} {r['cam_f']:>6.0f} {r['cam_fh']:>6.0f}  ")
         if "ours" in r:
             line += " ".join(f"{r['ours'][k]:>7.1f}/{r['mp'][k]:<7.1f}" for k in cols)
         elif "ours_all" in r:
@@ -385,7 +429,8 @@ def main() -> int:
         avg = lambda who, k: float(np.average([r[who][k] for r in rs], weights=w))  # noqa: E731
         cam = float(np.average([r["cam"] for r in rs], weights=w))
         cam_f = float(np.average([r["cam_f"] for r in rs], weights=w))
-        print(f"{name:<12} det {np.mean([r['det'] for r in rs]):.3f}  cam {cam:.0f}  cam|f {cam_f:.0f}  "
+        cam_fh = float(np.average([r["cam_fh"] for r in rs], weights=w))
+        print(f"{name:<12} det {np.mean([r['det'] for r in rs]):.3f}  cam {cam:.0f}  cam|f {cam_f:.0f}  cam|fh {cam_fh:.0f}  "
               + "  ".join(f"{k} {avg('ours', k):.1f} vs {avg('mp', k):.1f} ({100 * (1 - avg('ours', k) / avg('mp', k)):+.0f}%)"
                           for k in cols))
     print("  (percentages: how much lower vid2pose's error is than MediaPipe's world landmarks')")
@@ -409,6 +454,7 @@ def main() -> int:
     print("vid2pose on every frame it found the person in (all clips): "
           f"det {np.mean([r['det'] for r in rs]):.3f}  cam {np.average([r['cam_all'] for r in rs], weights=w):.0f}  "
           f"cam|f {np.average([r['cam_f'] for r in rs], weights=w):.0f}  "
+          f"cam|fh {np.average([r['cam_fh'] for r in rs], weights=w):.0f}  "
           + "  ".join(f"{k} {np.average([r['ours_all'][k] for r in rs], weights=w):.1f}" for k in cols))
     per_clip = " ".join(f"{r['det_mp']:.2f}" for r in rows)
     print(f"MediaPipe's pose solution found the person in {np.mean([r['det_mp'] for r in rows]):.3f} of the frames "

@@ -106,6 +106,13 @@ def test_fine_tuning_starts_from_the_given_weights_and_the_card_chains_both_comm
     assert repro.index("--out weights/first.pt --config tiny.yaml --seed 3 --steps 6") < repro.index(
         "--out weights/second.pt --config frozen.yaml --seed 4 --steps 2 --init weights/first.pt")
 
+    # the card can be written again from the summary inside the weights file (same text, weights untouched)
+    from vid2pose.train.commands import main as train_main
+    sha = sha256_of(second)
+    second.with_suffix(".md").unlink()
+    assert train_main(["card", str(second)]) == 0
+    assert second.with_suffix(".md").read_text() == card and sha256_of(second) == sha
+
     # a different architecture is refused with one line, before any training
     other = tmp_path / "other.yaml"
     other.write_text(TINY.replace("dim_feat: 16", "dim_feat: 8"))
