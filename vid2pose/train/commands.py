@@ -242,13 +242,16 @@ def _cmu_line(m: dict) -> str:
 def _training_time(s: dict) -> str:
     """'a training run of N minutes', counting the runs a fine-tuned model started from."""
     own = float(s.get("train_seconds") or 0) / 60
-    before, init = 0.0, s.get("init")
+    before, init, known = 0.0, s.get("init"), True
     while init:
+        known = known and init.get("train_seconds") is not None
         before += float(init.get("train_seconds") or 0) / 60
         init = init.get("init")
-    if before:
+    if not s.get("init"):
+        return f"a training run of {own:.0f} minutes"
+    if known:
         return f"training runs of {before:.0f} + {own:.0f} minutes (fine-tuned from the first)"
-    return f"a training run of {own:.0f} minutes"
+    return f"a fine-tuning run of {own:.0f} minutes (after the run that made its starting weights, see below)"
 
 
 def model_card(out: Path, sha: str, cfg: dict, s: dict, command: str | None) -> str:
