@@ -36,15 +36,21 @@ def mocap_folder(root):
     return root
 
 
-def test_train_then_eval_from_the_command_line(tmp_path):
+def train_tiny(tmp_path, out, run_name):
+    """The tiny config trained with seed 3 on the made-up mocap folder: (data folder, config file)."""
     data = mocap_folder(tmp_path / "mocap")
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY)
-    out = tmp_path / "w" / "tiny.pt"
-    runner = CliRunner()
-    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config),
-                              "--run-dir", str(tmp_path / "run"), "--seed", "3"])
+    res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config),
+                                   "--run-dir", str(tmp_path / run_name), "--seed", "3"])
     assert res.exit_code == 0, res.output
+    return data, config
+
+
+def test_train_then_eval_from_the_command_line(tmp_path):
+    out = tmp_path / "w" / "tiny.pt"
+    data, config = train_tiny(tmp_path, out, "run")
+    runner = CliRunner()
     obj = torch.load(out, weights_only=True)
     assert obj["model"] == "SSRSTF" and obj["clip_len"] == 9
     assert obj["config"]["dim_feat"] == 16
@@ -79,14 +85,9 @@ def test_train_lifter_refuses_a_missing_folder(tmp_path):
 
 
 def test_fine_tuning_starts_from_the_given_weights_and_the_card_chains_both_commands(tmp_path):
-    data = mocap_folder(tmp_path / "mocap")
-    config = tmp_path / "tiny.yaml"
-    config.write_text(TINY)
     first = tmp_path / "w" / "first.pt"
+    data, _ = train_tiny(tmp_path, first, "run1")
     runner = CliRunner()
-    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(first), "--config", str(config),
-                              "--run-dir", str(tmp_path / "run1"), "--seed", "3"])
-    assert res.exit_code == 0, res.output
 
     # learning rate zero: the fine-tuned weights must be the first run's, bit for bit
     frozen = tmp_path / "frozen.yaml"
