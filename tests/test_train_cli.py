@@ -107,6 +107,13 @@ def test_fine_tuning_starts_from_the_given_weights_and_the_card_chains_both_comm
     assert repro.index("--out weights/first.pt --config tiny.yaml --seed 3 --steps 6") < repro.index(
         "--out weights/second.pt --config frozen.yaml --seed 4 --steps 2 --init weights/first.pt")
 
+    # resumed without --init, the finished run still knows what it started from
+    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(second), "--config", str(frozen),
+                              "--run-dir", str(tmp_path / "run2"), "--seed", "4", "--resume"])
+    assert res.exit_code == 0, res.output
+    card = second.with_suffix(".md").read_text()
+    assert sha256_of(first) in card[card.index("## Reproduce"):]
+
     # the card can be written again from the summary inside the weights file (same text, weights untouched)
     from vid2pose.train.commands import main as train_main
     sha = sha256_of(second)

@@ -84,10 +84,8 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
         if init is not None:
             init_state, init_info = _init_weights(Path(init), cfg)
             console.log(f"starting from {init} (sha256 {init_info['sha256'][:12]}…)")
-        runner = tr.Runner(cfg, data, run_dir, seed, cmu_only, console, init_state=init_state)
+        runner = tr.Runner(cfg, data, run_dir, seed, cmu_only, console, init_state=init_state, init_info=init_info)
         summary = runner.train(resume)
-        if init_info:
-            summary["init"] = init_info
         console.log(f"training done: {summary}")
         if config:
             summary["config_file"] = _repo_relative(Path(config))

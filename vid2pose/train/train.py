@@ -130,12 +130,13 @@ def sha256_of(path: Path) -> str:
 
 class Runner:
     def __init__(self, cfg: dict, data: list[Path], run_dir: Path, seed: int, cmu_only: bool, console=None,
-                 init_state: dict | None = None):
+                 init_state: dict | None = None, init_info: dict | None = None):
         """``init_state``: a state dict to start from instead of a fresh model (fine-tuning); a resumed
-        checkpoint takes precedence over it."""
+        checkpoint takes precedence over it. ``init_info`` (where it came from) is kept in the
+        checkpoints, so a resumed run still knows, and returned in the summary."""
         from rich.console import Console
 
-        self.init_state = init_state
+        self.init_state, self.init_info = init_state, init_info
 
         self.cfg, self.data, self.run_dir, self.seed, self.cmu_only = cfg, [Path(d) for d in data], Path(run_dir), seed, cmu_only
         self.console = console or Console(stderr=True)
@@ -195,6 +196,7 @@ class Runner:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optim"])
             step, total = int(ck["step"]), ck.get("total_steps")
+            self.init_info = ck.get("init") or self.init_info
             elapsed_before = float(ck.get("train_seconds", 0.0))
             if isinstance(cfg["steps"], int) and int(cfg["steps"]) != total:
                 total = int(cfg["steps"])  # an explicit step count extends or shortens the schedule
@@ -218,7 +220,7 @@ class Runner:
         def save(reason: str):
             _save_atomic({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "total_steps": total,
                           "config": cfg, "seed": self.seed, "cmu_only": self.cmu_only,
-                          "data": [str(d) for d in self.data],
+                          "data": [str(d) for d in self.data], "init": self.init_info,
                           "train_seconds": elapsed_before + time.time() - t_loop,
                           "loss_recent": float(np.mean(hist[-50:])) if hist else None}, ckpt_path)
             self.log(f"checkpoint ({reason}) step {step} -> {ckpt_path}")
@@ -283,7 +285,8 @@ class Runner:
                 "train_seconds": round(elapsed_before + el, 1),
                 "windows_per_s": round(samples / max(el, 1e-9), 2),
                 "frames_per_s": round(samples * T / max(el, 1e-9), 1),
-                "final_loss": float(np.mean(hist[-50:])) if hist else None}
+                "final_loss": float(np.mean(hist[-50:])) if hist else None,
+                **({"init": self.init_info} if self.init_info else {})}
 
 
 def export_weights(model, cfg: dict, out: Path, summary: dict) -> str:
