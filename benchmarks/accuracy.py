@@ -40,6 +40,7 @@ the same clips, so the noise model can be checked against what the 2D stage real
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -220,58 +221,46 @@ def lift_true_2d(poses_json: Path, truth_npz: Path, tmp: Path, args) -> dict:
     gt2d, gt = truth["joints_2d"].astype(np.float64), truth["joints_cam"].astype(np.float64)
     track = main_track(doc)
     doc["tracks"] = [track]
-    track.pop("pose3d", None)
-    doc.pop("pose3d", None)
     for f in track["frames"]:
         f["keypoints"] = [[float(x), float(y), 1.0] for x, y in gt2d[f["frame"]]]
-    src, out = tmp / "true2d.json", tmp / "true2d_3d.json"
-    src.write_text(json.dumps(doc))
-    cmd = [sys.executable, "-m", "vid2pose", "lift", str(src), "--out", str(out), "--lifter", args.lifter,
-           "--device", "cpu"] + (["--weights", str(args.weights)] if args.weights else [])
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    p3 = [f for f in json.loads(out.read_text())["tracks"][0]["pose3d"] if not f.get("interpolated")]
+    p3 = [f for f in json.loads(relift(doc, tmp, "true2d", args).read_text())["tracks"][0]["pose3d"] if not f.get("interpolated")]
     pred = np.array([f["joints_cam"] for f in p3], np.float64)
     g = gt[[f["frame"] for f in p3]]
     return metrics(pred - pred[:, :1], g - g[:, :1])
 
 
-_HEIGHTS: dict[tuple, float] = {}
+@functools.lru_cache(maxsize=1)
+def _anny_body():
+    from vid2pose.mesh.anny_body import AnnyBody
+
+    return AnnyBody()
 
 
 def body_height(body: tuple) -> float:
-    """Standing height (m) of the anny body with phenotype ``body``: its rest mesh's vertical extent."""
-    if body not in _HEIGHTS:
-        import anny
-        import anny.paths
-        import torch
-
-        from vid2pose.mesh.anny_body import anny_cache_dir
-
-        anny.paths.set_anny_cache_path(anny_cache_dir())
-        if "model" not in _HEIGHTS:
-            _HEIGHTS["model"] = anny.Anny(skinning_method="lbs")
-        g, age, h, w, m = body
-        with torch.no_grad():
-            rest = _HEIGHTS["model"](pose_parameters=None, phenotype_kwargs=dict(gender=g, age=age, height=h,
-                                                                                weight=w, muscle=m))
-        z = rest["rest_vertices"][0, :, 2].double().numpy()  # anny is Z-up
-        _HEIGHTS[body] = float(z.max() - z.min())
-    return _HEIGHTS[body]
+    """Standing height (m) of the anny body with phenotype ``body`` (gender, age, height, weight, muscle)."""
+    g, age, h, w, m = body
+    return _anny_body().rest_height(dict(gender=g, age=age, height=h, weight=w, muscle=m))
 
 
-def camera_error_known_height(poses_json: Path, truth_npz: Path, height: float, tmp: Path, args) -> float:
-    """Camera-space MPJPE (mm) after re-lifting the run's own 2D with the true focal length and height."""
-    focal = float(np.load(truth_npz)["K"][0, 0])
-    doc = json.loads(poses_json.read_text())
+def relift(doc: dict, tmp: Path, name: str, args, extra: list[str] = ()) -> Path:
+    """``doc`` (a run's JSON) without its 3D, lifted again through `vid2pose lift` with the bench's lifter
+    and ``extra`` options; returns the new file."""
     doc.pop("pose3d", None)
     for t in doc["tracks"]:
         t.pop("pose3d", None)
-    src, out = tmp / "known_fh_2d.json", tmp / "known_fh.json"
+    src, out = tmp / f"{name}.json", tmp / f"{name}_3d.json"
     src.write_text(json.dumps(doc))
     cmd = [sys.executable, "-m", "vid2pose", "lift", str(src), "--out", str(out), "--lifter", args.lifter,
-           "--device", "cpu", "--focal", f"{focal:.2f}", "--height", f"{height:.3f}"] + (
-        ["--weights", str(args.weights)] if args.weights else [])
+           "--device", "cpu", *extra] + (["--weights", str(args.weights)] if args.weights else [])
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return out
+
+
+def camera_error_known_height(poses_json: Path, truth_npz: Path, focal: float, height: float, tmp: Path,
+                              args) -> float:
+    """Camera-space MPJPE (mm) after re-lifting the run's own 2D with the true focal length and height."""
+    out = relift(json.loads(poses_json.read_text()), tmp, "known_fh", args,
+                 ["--focal", f"{focal:.2f}", "--height", f"{height:.3f}"])
     return camera_error(out, truth_npz)
 
 
@@ -399,7 +388,7 @@ def main() -> int:
                            stderr=subprocess.DEVNULL)
             r["cam_f"] = camera_error(out, truth)
             r["height"] = body_height(tuple(clip.body))
-            r["cam_fh"] = camera_error_known_height(out, truth, r["height"], Path(tmp), args)
+            r["cam_fh"] = camera_error_known_height(out, truth, focal, r["height"], Path(tmp), args)
             r["true2d"] = lift_true_2d(out, truth, Path(tmp), args)
             r.update(clip=clip, band=view_band(np.load(truth)["joints_cam"]))
             rows.append(r)

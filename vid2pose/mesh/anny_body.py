@@ -157,6 +157,11 @@ class AnnyBody:
             rest = self.model(pose_parameters=None, phenotype_kwargs=phenotype)
         return rest["rest_bone_poses"][0].double().numpy(), rest["rest_vertices"][0].double().numpy()
 
+    def rest_height(self, phenotype: dict) -> float:
+        """Standing height (m) of the body with ``phenotype``: its rest mesh's vertical extent (anny is Z-up)."""
+        z = self._rest(phenotype)[1][:, 2]
+        return float(z.max() - z.min())
+
     def set_phenotype(self, phenotype: dict) -> None:
         """Body shape (anny's gender, age, muscle, weight, height, proportions in [0, 1])."""
         self.phenotype = dict(phenotype)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vid2pose import atomic
 from vid2pose.train import train as tr
 
 DEFAULT_RUN_ROOT = Path.home() / ".cache" / "vid2pose" / "train-runs"
@@ -150,7 +151,7 @@ def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary:
     })
     sha = tr.export_weights(model, cfg, out, summary)
     card = out.with_suffix(".md")
-    card.write_text(model_card(out, sha, cfg, summary, command))
+    atomic.write_text(card, model_card(out, sha, cfg, summary, command))
     console.log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, sha256 {sha}) and {card}")
     return 0
 
@@ -169,10 +170,7 @@ def run_card(weights: Path) -> int:
     cfg = t.get("config")
     if not cfg:
         raise ValueError(f"{weights} holds no training summary to write a card from")
-    card = weights.with_suffix(".md")
-    tmp = card.with_name(card.name + ".tmp")
-    tmp.write_text(model_card(weights, tr.sha256_of(weights), cfg, t, None))
-    tmp.replace(card)
+    atomic.write_text(weights.with_suffix(".md"), model_card(weights, tr.sha256_of(weights), cfg, t, None))
     return 0
 
 
