@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -61,7 +59,7 @@ def _evaluate(model, cfg: dict, val, console) -> dict:
 
 def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int, resume: bool, cmu_only: bool,
                      device: str = "auto", run_dir: Path | None = None, steps: int | None = None,
-                     command: str | None = None, init: Path | None = None) -> int:
+                     init: Path | None = None) -> int:
     """Train SSR-STF on the mocap under ``data``, evaluate on the held-out performers, write
     ``out`` (weights) and ``out`` with ``.md`` (model card). Checkpoints go to ``run_dir``.
     ``init``: a lifter weights file to start from (fine-tuning); its architecture must be the
@@ -90,7 +88,7 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
         console.log(f"training done: {summary}")
         if config:
             summary["config_file"] = _repo_relative(Path(config))
-        return _export(run_dir / "last.pt", out, runner.val, cfg, console, summary=summary, command=command)
+        return _export(run_dir / "last.pt", out, runner.val, cfg, console, summary=summary)
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
@@ -128,7 +126,7 @@ def _reproduce_command(out_name: str, s: dict) -> str:
 
 
 def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary: dict | None = None,
-            command: str | None = None, data: list[Path] | None = None) -> int:
+            data: list[Path] | None = None) -> int:
     ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     cfg = cfg or ck["config"]
     model = tr.build_model(cfg)
@@ -151,15 +149,15 @@ def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary:
     })
     sha = tr.export_weights(model, cfg, out, summary)
     card = out.with_suffix(".md")
-    atomic.write_text(card, model_card(out, sha, cfg, summary, command))
+    atomic.write_text(card, model_card(out, sha, cfg, summary))
     console.log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, sha256 {sha}) and {card}")
     return 0
 
 
-def run_export(checkpoint: Path, out: Path, data: list[Path] | None = None, command: str | None = None) -> int:
+def run_export(checkpoint: Path, out: Path, data: list[Path] | None = None) -> int:
     """Weights + model card from a checkpoint (e.g. to stop a run early)."""
     console = _console()
-    return _export(Path(checkpoint), Path(out), None, None, console, command=command, data=data)
+    return _export(Path(checkpoint), Path(out), None, None, console, data=data)
 
 
 def run_card(weights: Path) -> int:
@@ -170,7 +168,7 @@ def run_card(weights: Path) -> int:
     cfg = t.get("config")
     if not cfg:
         raise ValueError(f"{weights} holds no training summary to write a card from")
-    atomic.write_text(weights.with_suffix(".md"), model_card(weights, tr.sha256_of(weights), cfg, t, None))
+    atomic.write_text(weights.with_suffix(".md"), model_card(weights, tr.sha256_of(weights), cfg, t))
     return 0
 
 
@@ -250,7 +248,7 @@ def _training_time(s: dict) -> str:
     return f"a fine-tuning run of {own:.0f} minutes (after the run that made its starting weights, see below)"
 
 
-def model_card(out: Path, sha: str, cfg: dict, s: dict, command: str | None) -> str:
+def model_card(out: Path, sha: str, cfg: dict, s: dict) -> str:
     m = s.get("metrics_mm", {})
     rows = "\n".join(
         f"| {k} | {v['windows']} | {v['mpjpe']:.1f} | {v['p_mpjpe']:.1f} | {v['n_mpjpe']:.1f} | {v['accel']:.2f} |"
@@ -370,15 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("card")
     c.add_argument("weights", type=Path)
     a = p.parse_args(argv)
-    cmd = "python -m vid2pose.train.commands " + " ".join(shlex.quote(s) for s in (argv or sys.argv[1:]))
     if a.cmd == "train":
         return run_train_lifter(a.data, a.out, a.config, a.seed, a.resume, a.cmu_only, a.device, a.run_dir, a.steps,
-                                command=cmd, init=a.init)
+                                init=a.init)
     if a.cmd == "eval":
         return run_eval_lifter(a.weights, a.data, a.config, a.json, a.cmu_only)
     if a.cmd == "card":
         return run_card(a.weights)
-    return run_export(a.checkpoint, a.out, a.data, command=None)
+    return run_export(a.checkpoint, a.out, a.data)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,14 @@ import copy
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..atomic import atomic_path
 
 DEFAULTS: dict = {
     "model": {"n_layers": 4, "dim_feat": 64, "dim_rep": 256, "mlp_ratio": 2, "num_heads": 8,
@@ -114,10 +115,8 @@ def lifter_loss(pred: torch.Tensor, tgt: torch.Tensor, w: dict) -> tuple[torch.T
 
 
 def _save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def sha256_of(path: Path) -> str:
@@ -299,10 +298,7 @@ def export_weights(model, cfg: dict, out: Path, summary: dict) -> str:
         "train": _plain(summary),
     }
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, out)
+    _save_atomic(obj, out)
     torch.load(out, map_location="cpu", weights_only=True)  # proves the format
     return sha256_of(out)
 
