@@ -52,6 +52,7 @@ def test_run_on_the_sample_writes_metric_3d_for_every_frame_with_a_person(sample
     doc = read_json(sample_run / "dance.json")
     assert doc["version"] == 2 and doc["pose3d"]["lifter"] == "ssr-stf" and doc["pose3d"]["units"] == "m"
     (track,) = doc["tracks"]
+    assert doc["pose3d"]["swap_repair"] is True and isinstance(track["swaps_repaired"], int)
     seen = {f["frame"] for f in track["frames"]}
     p3 = track["pose3d"]
     assert [f["frame"] for f in p3] == list(range(track["first_frame"], track["last_frame"] + 1))

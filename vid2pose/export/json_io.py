@@ -203,6 +203,7 @@ def add_pose3d(doc: dict, tracks3d: list, info: dict) -> dict:
             t["pose3d"] = [{"frame": int(t3.frames[i]), "time": round(float(t3.times[i]), 6),
                             "interpolated": bool(t3.interpolated[i]), "joints": r4(t3.joints[i]),
                             "joints_cam": r4(cam[i])} for i in range(len(t3.frames))]
+            t["swaps_repaired"] = int(t3.swaps_repaired)
         tracks.append(t)
     doc["tracks"] = tracks
     doc["pose3d"] = dict(info, units="m", axes="camera: x right, y down, z forward (away from the camera)")

@@ -8,6 +8,7 @@ import numpy as np
 from vid2pose.lift.loading import LoadedLifter
 from vid2pose.lift.metric import default_focal, metric_scale, root_trajectory
 from vid2pose.lift.sequence import LiftOptions, dense_track, lift_sequence
+from vid2pose.lift.swaps import repair_limb_swaps
 from vid2pose.types import Track, VideoMeta
 
 DEFAULT_HEIGHT = 1.70
@@ -22,6 +23,7 @@ class Track3D:
     joints: np.ndarray  # (N, 17, 3) metres, root-relative, camera axes (x right, y down, z forward)
     root: np.ndarray  # (N, 3) metres, the pelvis in camera space
     scale: float  # metres per 2.5D pixel used for this track
+    swaps_repaired: int = 0  # (frame, left/right pair) labels put back before lifting (vid2pose.lift.swaps)
 
     @property
     def joints_cam(self) -> np.ndarray:
@@ -33,17 +35,19 @@ class LiftSettings:
     height: float = DEFAULT_HEIGHT
     focal: float | None = None  # pixels; None: assumed from a 60 degree field of view
     options: LiftOptions | None = None
+    repair_swaps: bool = True  # put back left/right limb labels the 2D stage swapped (vid2pose.lift.swaps)
 
 
 def lift_track(track: Track, meta: VideoMeta, lifter: LoadedLifter, settings: LiftSettings) -> Track3D:
-    frames, kp, interp = dense_track(track.frame_indices, track.h36m)
+    kp2d, swaps = repair_limb_swaps(track.h36m) if settings.repair_swaps else (track.h36m, 0)
+    frames, kp, interp = dense_track(track.frame_indices, kp2d)
     rel_px = lift_sequence(kp, meta.fps, meta.width, meta.height, lifter, settings.options)
     scale = metric_scale(rel_px, settings.height)
     rel_m = rel_px * scale
     focal = settings.focal or default_focal(meta.width, meta.height)
     root = root_trajectory(rel_m, kp, focal, meta.width / 2, meta.height / 2)
     return Track3D(track_id=track.track_id, frames=frames, times=frames / meta.fps, interpolated=interp,
-                   joints=rel_m.astype(np.float32), root=root, scale=float(scale))
+                   joints=rel_m.astype(np.float32), root=root, scale=float(scale), swaps_repaired=swaps)
 
 
 def lift_info(lifter: LoadedLifter, settings: LiftSettings, meta: VideoMeta) -> dict:
@@ -55,6 +59,7 @@ def lift_info(lifter: LoadedLifter, settings: LiftSettings, meta: VideoMeta) -> 
             "focal_px": float(settings.focal or default_focal(meta.width, meta.height)),
             "focal_assumed": settings.focal is None,
             "flip": bool(lifter.spec.flip if opts.flip is None else opts.flip),
+            "swap_repair": bool(settings.repair_swaps),
             "lifter_fps": lifter.spec.fps, "clip_len": lifter.spec.clip_len}
 
 
@@ -72,5 +77,6 @@ def tracks3d_from_document(doc: dict) -> list[Track3D]:
         out.append(Track3D(track_id=int(t["id"]), frames=frames,
                            times=np.array([f["time"] for f in p3], np.float64) if p3 else frames / fps,
                            interpolated=np.array([f["interpolated"] for f in p3], bool),
-                           joints=joints, root=(cam - joints)[:, 0, :], scale=float("nan")))
+                           joints=joints, root=(cam - joints)[:, 0, :], scale=float("nan"),
+                           swaps_repaired=int(t.get("swaps_repaired", 0))))
     return out
