@@ -253,3 +253,13 @@ def test_two_people_side_by_side(backend):
     assert len(out[-1]) == 2, [len(o) for o in out]
     centres = sorted(float(np.median(p.keypoints[:, 0])) for p in out[-1])
     assert centres[0] < w < centres[1]
+
+
+@needs_models
+def test_run_feeds_the_lifter_unfiltered_2d(backend):
+    from vid2pose.pose2d import create_backend
+
+    assert backend.smooth is True  # `pose2d` keeps MediaPipe's landmark filter
+    lifting = create_backend("mediapipe", for_lifting=True)
+    assert lifting.smooth is False
+    lifting.close()

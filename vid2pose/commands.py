@@ -155,7 +155,7 @@ def run_video(*, inputs, out, fmt, backend, backend_weights, lifter, weights, tr
     todo = [j for j in jobs if not (skip_existing and j.done())]
     dev = resolve_device(device)
     lift_model = load_lifter(lifter, weights, dev, trust_weights) if todo else None  # before the 2D: fail fast
-    model = create_backend(backend, backend_weights, dev, trust_weights) if todo else None
+    model = create_backend(backend, backend_weights, dev, trust_weights, for_lifting=True) if todo else None
 
     def work(job: Job, reporter: Reporter):
         return run_one(job.spec, job.output, job.overlay, model, lift_model, opts, settings, fmt, export_opts,
