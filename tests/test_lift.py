@@ -232,3 +232,22 @@ def test_box_normalisation_round_trip():
     assert x[..., :2].min() >= -1 - 1e-6 and x[..., :2].max() <= 1 + 1e-6
     back = norm.to_pixels(np.concatenate([x[..., :2], np.zeros((27, 17, 1), np.float32)], -1))
     np.testing.assert_allclose(back[..., :2], kp[..., :2], atol=1e-3)
+
+
+def test_mediapipe_visibility_goes_to_the_lifter_on_its_training_scale(ours):
+    from vid2pose.lift.confidence import lifter_confidence
+
+    kp = walking_2d(40)
+    kp[:, 11:17, 2] = np.linspace(0.02, 1.0, 40)[:, None]  # arms from hidden to plainly visible
+    conf = lifter_confidence("mediapipe", kp)[..., 2]
+    assert np.all(np.diff(conf[:, 13]) >= 0) and 0.85 <= conf.min() and conf.max() <= 0.93
+    assert np.array_equal(lifter_confidence("rtmpose", kp), kp) and np.array_equal(lifter_confidence(None, kp), kp)
+    track = Track(track_id=1, frame_indices=np.arange(40), times=np.arange(40) / 30.0,
+                  bboxes=np.zeros((40, 4), np.float32), scores=np.ones(40, np.float32), keypoints=kp, h36m=kp)
+    meta = VideoMeta(source="x.mp4", fps=30.0, width=640, height=480, frame_count=40)
+    calibrated = Track(**{**track.__dict__, "h36m": lifter_confidence("mediapipe", kp)})
+    a = lift_track(track, meta, ours, LiftSettings(focal=700.0), backend="mediapipe")
+    b = lift_track(calibrated, meta, ours, LiftSettings(focal=700.0))
+    c = lift_track(track, meta, ours, LiftSettings(focal=700.0))
+    np.testing.assert_allclose(a.joints_cam, b.joints_cam, atol=1e-6)
+    assert np.abs(a.joints_cam - c.joints_cam).max() > 1e-4

@@ -118,7 +118,7 @@ def run_lift(*, inputs, out, lifter, weights, trust_weights, height, focal, flip
         with reporter.task(f"3D {job.label}", len(tracks)) as advance:
             lifted = []
             for t in tracks:
-                lifted.append(lift_track(t, meta, model, settings))
+                lifted.append(lift_track(t, meta, model, settings, backend=doc["pose2d"]["backend"]))
                 advance(1)
         write_json(job.output, add_pose3d(doc, lifted, lift_info(model, settings, meta)))
         return _Report(sum(len(t.frames) for t in lifted), len(lifted))

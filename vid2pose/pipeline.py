@@ -115,7 +115,7 @@ def run_one(spec: str | Sequence[Path], out: Path, overlay: Path | None, backend
     with reporter.task(f"3D {label}", len(tracks)) as advance:
         lifted = []
         for t in tracks:
-            lifted.append(lift_track(t, source.meta, lifter, settings))
+            lifted.append(lift_track(t, source.meta, lifter, settings, backend=result.backend))
             advance(1)
     doc = add_pose3d(pose2d_document(result, tracks), lifted, lift_info(lifter, settings, source.meta))
     if overlay is not None:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vid2pose.lift.confidence import lifter_confidence
 from vid2pose.lift.loading import LoadedLifter
 from vid2pose.lift.metric import default_focal, metric_scale, root_trajectory
 from vid2pose.lift.sequence import LiftOptions, dense_track, lift_sequence
@@ -38,8 +39,11 @@ class LiftSettings:
     repair_swaps: bool = True  # put back left/right limb labels the 2D stage swapped (vid2pose.lift.swaps)
 
 
-def lift_track(track: Track, meta: VideoMeta, lifter: LoadedLifter, settings: LiftSettings) -> Track3D:
-    kp2d, swaps = repair_limb_swaps(track.h36m) if settings.repair_swaps else (track.h36m, 0)
+def lift_track(track: Track, meta: VideoMeta, lifter: LoadedLifter, settings: LiftSettings,
+               backend: str | None = None) -> Track3D:
+    """``backend``: the 2D backend's name, whose keypoint scores are put on the lifter's scale."""
+    kp2d = lifter_confidence(backend, track.h36m)
+    kp2d, swaps = repair_limb_swaps(kp2d) if settings.repair_swaps else (kp2d, 0)
     frames, kp, interp = dense_track(track.frame_indices, kp2d)
     rel_px = lift_sequence(kp, meta.fps, meta.width, meta.height, lifter, settings.options)
     scale = metric_scale(rel_px, settings.height)
