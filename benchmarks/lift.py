@@ -7,7 +7,8 @@ smooth 2D track of --frames frames at 30 fps, with random weights of each lifter
 size (speed does not depend on the values; ssr-stf uses the shipped file's config
 when weights/ssr-stf.pt exists). Each configuration runs in its own process so
 peak memory (max RSS) is its own. Also times the default 2D stage on the sample clip
-and prints lifting time as a share of it (target: at most 15 % for the default lifter).
+and prints lifting time as a share of it (target: at most 15 % for the default lifter), and the time of
+the left/right swap repair that runs before lifting.
 """
 from __future__ import annotations
 
@@ -110,6 +111,19 @@ def main() -> None:
               f"{r['fps']:9.1f} {r['ms_per_frame']:9.2f} {r['peak_rss_mb']:11.0f} {share} {r['note']}")
     if ms2d:
         print(f"2D stage (mediapipe) on samples/dance.mp4: {ms2d:.1f} ms/frame")
+    print(f"left/right swap repair before lifting (lift/swaps.py): {swap_repair_ms_per_frame():.3f} ms/frame")
+
+
+def swap_repair_ms_per_frame(frames: int = 30000) -> float:
+    """The swap repair on a made-up jittery track (its Viterbi loop is per frame, in Python)."""
+    import numpy as np
+
+    from vid2pose.lift.swaps import repair_limb_swaps
+
+    kp = (np.random.default_rng(0).normal(size=(frames, 17, 3)) * 5 + 300).astype(np.float32)
+    t0 = time.perf_counter()
+    repair_limb_swaps(kp)
+    return 1000 * (time.perf_counter() - t0) / frames
 
 
 if __name__ == "__main__":
