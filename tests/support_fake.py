@@ -59,7 +59,11 @@ class BoxBackend:
         pass
 
 
-def create(weights=None, device="cpu"):
+CREATED: list[dict] = []  # the options each create() call got, for tests of the wiring
+
+
+def create(weights=None, device="cpu", **options):
+    CREATED.append(options)
     return BoxBackend()
 
 

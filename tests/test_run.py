@@ -186,3 +186,19 @@ def test_accuracy_benchmark_scores_a_rendered_clip(sample_run):
     r2 = dict(r, pairs={k: (v[0][::-1], v[1][::-1]) for k, v in r["pairs"].items()})
     cal = accuracy.calibrated([r, r2], "ours")
     assert set(cal) == {"root", "N", "P", "P12", "accel"}
+
+
+def test_run_asks_the_backend_for_its_lifting_options_and_pose2d_does_not(monkeypatch, capsys, tmp_path,
+                                                                          fake_backend):
+    import support_fake
+    from vid2pose import pose2d
+
+    monkeypatch.setitem(pose2d.FOR_LIFTING, fake_backend, {"smooth": False})
+    write_video(tmp_path / "a.mp4", walking_box(30))
+    support_fake.CREATED.clear()
+    code, _, _ = vid2pose(monkeypatch, capsys, "run", tmp_path / "a.mp4", "--out", tmp_path / "a.json",
+                          "--pose2d", fake_backend, "--device", "cpu")
+    assert code == 0 and support_fake.CREATED == [{"smooth": False}]
+    code, _, _ = vid2pose(monkeypatch, capsys, "pose2d", tmp_path / "a.mp4", "--out", tmp_path / "a2d.json",
+                          "--pose2d", fake_backend, "--device", "cpu")
+    assert code == 0 and support_fake.CREATED == [{"smooth": False}, {}]
