@@ -84,7 +84,8 @@ def lift(
     from vid2pose.commands import run_lift
 
     raise typer.Exit(run_lift(inputs=inputs, out=out, lifter=lifter, weights=weights, trust_weights=trust_weights,
-                              height=height, focal=focal, flip=flip, swap_repair=swap_repair, batch_size=batch_size, half=half,
+                              height=height, focal=focal, flip=flip, swap_repair=swap_repair,
+                              batch_size=batch_size, half=half,
                               recursive=recursive, skip_existing=skip_existing, json_summary=json_summary,
                               device=device, debug=debug))
 
@@ -124,7 +125,8 @@ def run(
 
     raise typer.Exit(run_video(inputs=inputs, out=out, fmt=fmt, backend=backend, backend_weights=backend_weights,
                                lifter=lifter, weights=weights, trust_weights=trust_weights, person=person,
-                               start=start, end=end, overlay=overlay, height=height, focal=focal, flip=flip, swap_repair=swap_repair,
+                               start=start, end=end, overlay=overlay, height=height, focal=focal, flip=flip,
+                               swap_repair=swap_repair,
                                units=units, root_motion=root_motion, recursive=recursive,
                                skip_existing=skip_existing, json_summary=json_summary, fps=fps,
                                batch_size=batch_size, lift_batch_size=lift_batch_size, half=half, device=device,

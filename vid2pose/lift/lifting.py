@@ -43,6 +43,7 @@ def lift_track(track: Track, meta: VideoMeta, lifter: LoadedLifter, settings: Li
                backend: str | None = None) -> Track3D:
     """``backend``: the 2D backend's name, whose keypoint scores are put on the lifter's scale."""
     kp2d = lifter_confidence(backend, track.h36m)
+    # on the detected frames only, before gaps are filled: a filled frame cannot show a jump
     kp2d, swaps = repair_limb_swaps(kp2d) if settings.repair_swaps else (kp2d, 0)
     frames, kp, interp = dense_track(track.frame_indices, kp2d)
     rel_px = lift_sequence(kp, meta.fps, meta.width, meta.height, lifter, settings.options)

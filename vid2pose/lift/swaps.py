@@ -6,12 +6,12 @@ backend did so on 3 of 12 clips, and the lifter turned those frames into mirrore
 Such an episode starts or ends with both keypoints of the pair jumping across the body within one
 frame (0.4-0.55 of the person's height, where the true per-frame motion stayed under 0.03).
 
-Per left/right pair (shoulders, elbows, wrists, hips, knees, ankles), each frame's labelling is either kept or
-swapped. The choice minimises, over the whole track, the distance both keypoints travel from frame
-to frame plus a small price per swapped frame (Viterbi, two states). A swap is made only where it
-removes jumps that outweigh that price, so a pair is never relabelled while its two keypoints
-are close together (where the two labellings travel alike), and a track that is wrong from its first
-to its last frame cannot be told apart and is left alone.
+Per left/right pair (shoulders, elbows, wrists, hips, knees, ankles), each frame's labelling is either
+kept or swapped. The choice minimises, over the whole track, the distance both keypoints travel from frame
+to frame plus a small price per swapped frame (Viterbi, two states). Labels change only where that
+removes jumps worth more than the price: where the two keypoints are close together (limbs crossing)
+both labellings travel alike and the 2D stage's labels stay; a track that is wrong from its first to
+its last frame cannot be told apart and is left alone.
 """
 from __future__ import annotations
 
