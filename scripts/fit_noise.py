@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from accuracy import person_height_px  # noqa: E402  (the bench's definition, so fit and bench agree)
+from vid2pose import atomic  # noqa: E402
 from vid2pose.skeletons import _COCO_DIRECT, h36m_to_coco17  # noqa: E402
 from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise  # noqa: E402
 
@@ -131,8 +132,12 @@ def main(argv=None) -> int:
     base = args.base.read_text()
     if "\nnoise:" in base:
         raise SystemExit(f"{args.base} already has a noise section")
+    body = base.rstrip("\n").split("\n")
+    if body[0].startswith("#"):  # the base's title line describes the base, not this file
+        body = body[1:]
     lines = [
-        base.rstrip("\n"),
+        f"# SSR-STF with the 2D noise model fitted to measurements (scripts/fit_noise.py); otherwise {args.base.name}.",
+        *body,
         "",
         "# The 2D noise model fitted by scripts/fit_noise.py (see its docstring for what comes from where).",
         f"# Source: {args.bench2d.name}, {len(pred)} frames of rendered validation clips.",
@@ -142,9 +147,7 @@ def main(argv=None) -> int:
         f"  joint_scale: [{', '.join(f'{x:g}' for x in scale)}]",
         f"  outlier_scale: {outlier_scale}",
     ]
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(args.out)
+    atomic.write_text(args.out, "\n".join(lines) + "\n")
     print(f"wrote {args.out}")
     return 0
 
