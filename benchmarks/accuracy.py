@@ -24,6 +24,7 @@ Metrics (mm):
   det      frames with a 3D pose / frames
   cam      camera-space MPJPE (root position included; vid2pose only), as run: the assumed focal length
   cam|f    the same with the true focal length given (--focal), as a user who knows the lens gets it
+           (re-lifted from the run's own 2D with `vid2pose lift`, as are cam|fh and the exact-2D line)
   cam|fh   the same with the true focal length and the body's true height given (--focal, --height):
            what is left is the tool's own error (bone proportions, depth from the 2D fit)
   root     root-aligned MPJPE (pelvis on pelvis)
@@ -55,8 +56,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vid2pose.skeletons import blazepose33_world_to_h36m, coco17_to_h36m, h36m_to_coco17  # noqa: E402
 from vid2pose.lift.swaps import repair_limb_swaps  # noqa: E402
+from vid2pose.skeletons import blazepose33_world_to_h36m, coco17_to_h36m, h36m_to_coco17  # noqa: E402
 from vid2pose.skeletons import H36M_JOINTS  # noqa: E402
 from vid2pose.train.evaluate import accel_error, mpjpe, n_mpjpe, p_mpjpe, procrustes_align  # noqa: E402
 from vid2pose.train.split import is_validation  # noqa: E402
@@ -257,12 +258,10 @@ def relift(doc: dict, tmp: Path, name: str, args, extra: list[str] = ()) -> Path
     return out
 
 
-def camera_error_known_height(poses_json: Path, truth_npz: Path, focal: float, height: float, tmp: Path,
-                              args) -> float:
-    """Camera-space MPJPE (mm) after re-lifting the run's own 2D with the true focal length and height."""
-    out = relift(json.loads(poses_json.read_text()), tmp, "known_fh", args,
-                 ["--focal", f"{focal:.2f}", "--height", f"{height:.3f}"])
-    return camera_error(out, truth_npz)
+def camera_error_relifted(poses_json: Path, truth_npz: Path, tmp: Path, args, name: str, extra: list[str]) -> float:
+    """Camera-space MPJPE (mm) after re-lifting the run's own 2D with ``extra`` options (the true focal
+    length, height): the 2D stage is not run again."""
+    return camera_error(relift(json.loads(poses_json.read_text()), tmp, name, args, extra), truth_npz)
 
 
 def camera_error(poses_json: Path, truth_npz: Path) -> float:
@@ -284,16 +283,17 @@ def score(poses_json: Path, truth_npz: Path, mp_world: dict[int, np.ndarray], no
          "cam_all": 1000 * float(np.mean(mpjpe(np.stack(list(ours.values())), gt_all[list(ours)]))) if ours
          else float("nan")}
     # 2D: the default backend's limb keypoints against the projected truth
-    kp = {f["frame"]: np.array(f["keypoints"], np.float64)[:, :2] for f in track["frames"]}
+    frames = [f["frame"] for f in track["frames"]]
+    raw = np.array([f["keypoints"] for f in track["frames"]], np.float64)
+    kp = dict(zip(frames, raw[..., :2]))
+    # what the lifter is given: the same keypoints after the left/right swap repair (vid2pose.lift.swaps)
+    fixed = dict(zip(frames, repair_limb_swaps(raw)[0][..., :2]))
     seen = [k for k in range(len(gt_all)) if k in kp]
     gt2d = truth["joints_2d"].astype(np.float64)[seen]
     h = person_height_px(gt2d)
-    e2d = np.linalg.norm(np.stack([kp[k] for k in seen]) - gt2d, axis=-1) / h[:, None]
-    r["err2d"] = e2d[:, LIMBS]
-    # what the lifter is given: the same keypoints after the left/right swap repair (vid2pose.lift.swaps)
-    fixed = repair_limb_swaps(np.array([f["keypoints"] for f in track["frames"]], np.float64))[0]
-    fixed = {f["frame"]: k[:, :2] for f, k in zip(track["frames"], fixed)}
-    r["err2d_repaired"] = (np.linalg.norm(np.stack([fixed[k] for k in seen]) - gt2d, axis=-1) / h[:, None])[:, LIMBS]
+    limb_error = lambda by_frame: (np.linalg.norm(np.stack([by_frame[k] for k in seen]) - gt2d, axis=-1)  # noqa: E731
+                                   / h[:, None])[:, LIMBS]
+    r["err2d"], r["err2d_repaired"] = limb_error(kp), limb_error(fixed)
     # for scripts/fit_noise.py: the 2D stage's H36M keypoints next to the exact truth
     r["fit"] = {"pred2d": np.stack([kp[k] for k in seen]), "true2d": gt2d, "true3d": gt_all[seen],
                 "focal": np.full(len(seen), float(truth["K"][0, 0]))}
@@ -388,12 +388,11 @@ def main() -> int:
                    "--device", "cpu"] + (["--weights", str(args.weights)] if args.weights else [])
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             r = score(out, truth, mediapipe_world(video), noise)
-            focal = float(np.load(truth)["K"][0, 0])
-            subprocess.run(cmd + ["--focal", f"{focal:.2f}"], check=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-            r["cam_f"] = camera_error(out, truth)
+            focal = ["--focal", f"{float(np.load(truth)['K'][0, 0]):.2f}"]
+            r["cam_f"] = camera_error_relifted(out, truth, Path(tmp), args, "known_f", focal)
             r["height"] = body_height(tuple(clip.body))
-            r["cam_fh"] = camera_error_known_height(out, truth, focal, r["height"], Path(tmp), args)
+            r["cam_fh"] = camera_error_relifted(out, truth, Path(tmp), args, "known_fh",
+                                                focal + ["--height", f"{r['height']:.3f}"])
             r["true2d"] = lift_true_2d(out, truth, Path(tmp), args)
             r.update(clip=clip, band=view_band(np.load(truth)["joints_cam"]))
             rows.append(r)
