@@ -44,6 +44,13 @@ def walking_2d(n, width=640, height=480, fps=30.0):
     return kp
 
 
+def track_of(kp, frames=None):
+    """A Track holding the H36M keypoints ``kp`` at ``frames`` (default: every frame from 0), 30 fps."""
+    frames = np.arange(len(kp)) if frames is None else np.asarray(frames)
+    return Track(track_id=1, frame_indices=frames, times=frames / 30.0, bboxes=np.zeros((len(kp), 4), np.float32),
+                 scores=np.ones(len(kp), np.float32), keypoints=kp, h36m=kp)
+
+
 @pytest.fixture
 def ours(tmp_path):
     return load_lifter("ssr-stf", save_ours(tmp_path / "ssr.pt"))
@@ -217,8 +224,7 @@ def test_root_trajectory_recovers_the_camera_space_position():
 def test_lift_track_end_to_end(ours):
     kp = walking_2d(50)
     keep = np.r_[0:20, 25:50]  # five frames without detection
-    track = Track(track_id=1, frame_indices=keep, times=keep / 30.0, bboxes=np.zeros((45, 4), np.float32),
-                  scores=np.ones(45, np.float32), keypoints=kp[keep], h36m=kp[keep])
+    track = track_of(kp[keep], keep)
     meta = VideoMeta(source="x.mp4", fps=30.0, width=640, height=480, frame_count=50)
     t3 = lift_track(track, meta, ours, LiftSettings(height=1.8, focal=700.0))
     assert t3.joints.shape == (50, 17, 3) and t3.interpolated.sum() == 5
@@ -242,8 +248,7 @@ def test_mediapipe_visibility_goes_to_the_lifter_on_its_training_scale(ours):
     conf = lifter_confidence("mediapipe", kp)[..., 2]
     assert np.all(np.diff(conf[:, 13]) >= 0) and 0.85 <= conf.min() and conf.max() <= 0.93
     assert np.array_equal(lifter_confidence("rtmpose", kp), kp) and np.array_equal(lifter_confidence(None, kp), kp)
-    track = Track(track_id=1, frame_indices=np.arange(40), times=np.arange(40) / 30.0,
-                  bboxes=np.zeros((40, 4), np.float32), scores=np.ones(40, np.float32), keypoints=kp, h36m=kp)
+    track = track_of(kp)
     meta = VideoMeta(source="x.mp4", fps=30.0, width=640, height=480, frame_count=40)
     calibrated = Track(**{**track.__dict__, "h36m": lifter_confidence("mediapipe", kp)})
     a = lift_track(track, meta, ours, LiftSettings(focal=700.0), backend="mediapipe")

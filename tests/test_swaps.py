@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from test_lift import ours, walking_2d  # noqa: F401  (fixture)
+from test_lift import ours, track_of, walking_2d  # noqa: F401  (fixture)
 from vid2pose.lift.lifting import LiftSettings, lift_info, lift_track
 from vid2pose.lift.swaps import PAIRS, repair_limb_swaps
 from vid2pose.skeletons import H36M_FLIP
-from vid2pose.types import Track, VideoMeta
+from vid2pose.types import VideoMeta
 
 META = VideoMeta(source="x.mp4", fps=30.0, width=640, height=480, frame_count=60)
 
@@ -56,12 +56,6 @@ def test_short_tracks_pass_through():
     kp = walking_2d(2)
     fixed, n = repair_limb_swaps(kp)
     assert n == 0 and np.array_equal(fixed, kp)
-
-
-def track_of(kp):
-    idx = np.arange(len(kp))
-    return Track(track_id=1, frame_indices=idx, times=idx / 30.0, bboxes=np.zeros((len(kp), 4), np.float32),
-                 scores=np.ones(len(kp), np.float32), keypoints=kp, h36m=kp)
 
 
 def test_lifting_uses_the_repaired_labels_unless_told_not_to(ours):  # noqa: F811
