@@ -129,3 +129,15 @@ def test_fine_tuning_starts_from_the_given_weights_and_the_card_chains_both_comm
     assert res.exit_code == 2
     assert "same architecture" in res.output and res.output.count("\n") <= 2
     assert not (tmp_path / "w" / "x.pt").exists()
+
+
+def test_the_card_counts_the_training_time_of_every_run_in_the_init_chain():
+    from vid2pose.train.commands import _training_time
+
+    assert _training_time({"train_seconds": 600.0}) == "a training run of 10 minutes"
+    chain = {"train_seconds": 1200.0, "init": {"train_seconds": 600.0, "init": {"train_seconds": 300.0}}}
+    assert _training_time(chain) == "3 training runs, each fine-tuning the previous one (5 + 10 + 20 minutes, 35 in all)"
+    # weights made before the file recorded its run time: said so, no total invented
+    chain["init"]["init"] = {"seed": 0}
+    assert _training_time(chain) == ("3 training runs, each fine-tuning the previous one "
+                                     "(unrecorded + 10 + 20 minutes)")

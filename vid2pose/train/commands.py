@@ -234,18 +234,17 @@ def _cmu_line(m: dict) -> str:
 
 
 def _training_time(s: dict) -> str:
-    """'a training run of N minutes', counting the runs a fine-tuned model started from."""
-    own = float(s.get("train_seconds") or 0) / 60
-    before, init, known = 0.0, s.get("init"), True
+    """The CPU time behind the weights: this run plus every run its starting weights came from."""
+    runs, init = [s], s.get("init")
     while init:
-        known = known and init.get("train_seconds") is not None
-        before += float(init.get("train_seconds") or 0) / 60
+        runs.append(init)
         init = init.get("init")
-    if not s.get("init"):
-        return f"a training run of {own:.0f} minutes"
-    if known:
-        return f"training runs of {before:.0f} + {own:.0f} minutes (fine-tuned from the first)"
-    return f"a fine-tuning run of {own:.0f} minutes (after the run that made its starting weights, see below)"
+    minutes = [float(r["train_seconds"]) / 60 if r.get("train_seconds") is not None else None for r in reversed(runs)]
+    if len(minutes) == 1:
+        return f"a training run of {minutes[0]:.0f} minutes" if minutes[0] is not None else "one training run"
+    parts = " + ".join("unrecorded" if m is None else f"{m:.0f}" for m in minutes)
+    total = "" if None in minutes else f", {sum(minutes):.0f} in all"
+    return f"{len(minutes)} training runs, each fine-tuning the previous one ({parts} minutes{total})"
 
 
 def model_card(out: Path, sha: str, cfg: dict, s: dict) -> str:
