@@ -217,3 +217,30 @@ def test_random_proportions_draws_bone_ratios_in_range_and_keeps_the_pose():
     d1 = Y[:, :, 1:17] - Y[:, :, par]
     cos = (d0 * d1).sum(-1) / np.linalg.norm(d0, axis=-1) / np.linalg.norm(d1, axis=-1)
     assert cos.min() > 1 - 1e-9 and np.allclose(Y[:, :, 0], X[:, :, 0])
+
+
+def test_human_proportions_come_from_the_table_and_leave_the_random_stream_alone_when_off():
+    from vid2pose.train.data import PROPORTION_COLUMNS, PROPORTION_RANGES, THIGH_SHARE, bone_lengths, \
+        human_proportions, random_proportions
+
+    table = human_proportions()
+    assert table.shape[1] == len(PROPORTION_COLUMNS) and len(table) >= 100
+    assert np.all((table[:, -1] > 0.43) & (table[:, -1] < 0.58))  # thigh / leg of people
+    X = np.repeat(synthetic_corpus(1, 5).points[None], 300, 0).astype(np.float64)
+    L0 = bone_lengths(X)
+    leg = (L0[:, 2] + L0[:, 3] + L0[:, 5] + L0[:, 6]) / 2
+
+    def ratios(Y):
+        L = bone_lengths(Y)
+        return np.stack([L[:, g[0]] / leg for g, _, _ in PROPORTION_RANGES] + [L[:, 2] / (L[:, 2] + L[:, 3])], 1)
+
+    # without the table: the draws of the configs trained before it, in the same order
+    rng = np.random.default_rng(5)
+    pick = rng.random(300) < 1.0
+    want = np.stack([rng.uniform(lo, hi, 300) for _, lo, hi in PROPORTION_RANGES] + [rng.uniform(*THIGH_SHARE, 300)], 1)
+    assert pick.all() and np.allclose(ratios(random_proportions(np.random.default_rng(5), X, 1.0, 0.0)), want)
+    # with it: every window's ratios are one table row within the +-4 % jitter
+    got = ratios(random_proportions(np.random.default_rng(5), X, 1.0, 1.0))
+    rel = got[:, None, :] / table[None]
+    assert np.all(np.any(np.all(np.abs(rel - 1) <= 0.041, -1), -1))
+    assert not np.any(np.all(np.abs(want[:, None, :] / table[None] - 1) <= 0.041, -1).any(-1).all())

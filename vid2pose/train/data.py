@@ -22,6 +22,7 @@ Also returned, for metric evaluation in metres: the focal length, principal poin
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -57,9 +58,14 @@ PROPORTION_RANGES: tuple[tuple[tuple[int, ...], float, float], ...] = (
     ((13, 16), 0.21, 0.31),   # forearm
 )
 THIGH_SHARE = (0.45, 0.53)    # thigh / leg
+# Columns of the human proportions table (``body_proportions.csv``, made by scripts/anny_proportions.py
+# from anny bodies of random phenotype): one per PROPORTION_RANGES group, then thigh / leg.
+PROPORTION_COLUMNS = ("hip", "spine", "thorax", "nose", "head", "shoulder", "upper_arm", "forearm", "thigh_share")
+BODY_PROPORTIONS_CSV = Path(__file__).with_name("body_proportions.csv")
 
 AUG_DEFAULTS = dict(
     proportions_p=0.0,   # share of windows whose body proportions are redrawn (configs/ssr-stf-proportions.yaml: 0.6)
+    proportions_human=0.0,  # of those, the share drawn from the human proportions table instead of the ranges
     speed=(0.75, 1.35),
     bone_scale=0.12,     # +- fraction per bone group
     bone_asym=0.02,      # extra +- per individual bone
@@ -164,9 +170,18 @@ def _leg_lengths(L: np.ndarray) -> np.ndarray:
     return (L[:, 2] + L[:, 3] + L[:, 5] + L[:, 6]) / 2
 
 
-def random_proportions(rng: np.random.Generator, X: np.ndarray, p: float) -> np.ndarray:
+@functools.lru_cache(maxsize=1)
+def human_proportions() -> np.ndarray:
+    """(N, 9) rows of the human proportions table (PROPORTION_COLUMNS order)."""
+    table = np.loadtxt(BODY_PROPORTIONS_CSV, delimiter=",", comments="#", skiprows=2)
+    return table[:, -len(PROPORTION_COLUMNS):]
+
+
+def random_proportions(rng: np.random.Generator, X: np.ndarray, p: float, human: float = 0.0) -> np.ndarray:
     """Redraw the body proportions of a share ``p`` of the windows (B, T, 22, 3): each bone
-    group gets a length drawn from ``PROPORTION_RANGES`` times the window's leg length."""
+    group gets a length drawn from ``PROPORTION_RANGES`` times the window's leg length, or,
+    for a share ``human`` of those windows, the ratios of one body of the human proportions
+    table (ratios that go together), each varied by +-4 %."""
     if p <= 0:  # no draws at all: configs without it keep their random stream
         return X
     B = X.shape[0]
@@ -174,11 +189,16 @@ def random_proportions(rng: np.random.Generator, X: np.ndarray, p: float) -> np.
     L = np.maximum(bone_lengths(X), 1e-6)
     leg = _leg_lengths(L)
     f = np.ones((B, 17))
-    for g, lo, hi in PROPORTION_RANGES:
-        r = rng.uniform(lo, hi, B)
+    ratios = np.stack([rng.uniform(lo, hi, B) for _, lo, hi in PROPORTION_RANGES]
+                      + [rng.uniform(*THIGH_SHARE, B)], 1)  # (B, 9)
+    if human > 0:  # only then: configs without it keep their random stream
+        table = human_proportions()
+        rows = table[rng.integers(0, len(table), B)] * rng.uniform(0.96, 1.04, (B, table.shape[1]))
+        ratios = np.where((rng.random(B) < human)[:, None], rows, ratios)
+    for k, (g, _, _) in enumerate(PROPORTION_RANGES):
         for j in g:
-            f[:, j] = r * leg / L[:, j]
-    share = rng.uniform(*THIGH_SHARE, B)
+            f[:, j] = ratios[:, k] * leg / L[:, j]
+    share = ratios[:, -1]
     for thigh, shin in ((2, 3), (5, 6)):
         f[:, thigh] = share * leg / L[:, thigh]
         f[:, shin] = (1 - share) * leg / L[:, shin]
@@ -230,7 +250,7 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
     B = len(clip)
     X = _gather(corpus, clip, t)
     if augment:
-        X = random_proportions(rng, X, aug["proportions_p"])
+        X = random_proportions(rng, X, aug["proportions_p"], aug["proportions_human"])
         X = random_bones(rng, X, aug["bone_scale"], aug["bone_asym"])
         X = mirror(X, rng.random(B) < aug["mirror_p"])
         # rescaled bones move the shoulders off the thorax rule and the spine off the midpoint:
