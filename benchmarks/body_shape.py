@@ -73,11 +73,8 @@ def main() -> int:
     ap.add_argument("--weights", type=Path, default=REPO / "weights" / "ssr-stf.pt")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "vid2pose" / "bench")
     args = ap.parse_args()
-    import torch
-
     from vid2pose.train.commands import load_lifter
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     model, obj = load_lifter(args.weights)
     T = int(obj["clip_len"])
     args.cache.mkdir(parents=True, exist_ok=True)
