@@ -291,6 +291,7 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
         c=cam.K[:, :2, 2].astype(np.float32), root_uv=uv[:, :, 0].astype(np.float32),
         root_z=Xc[:, :, 0, 2].astype(np.float32), gt_cam=cam_rel.astype(np.float32),
         clip=clip, sources=[corpus.sources[i] for i in clip],
+        kp2d=kp.astype(np.float32),  # the noisy pixel keypoints + confidence the input was made from
     )
 
 

@@ -105,19 +105,21 @@ def evaluate_batch(model: torch.nn.Module, batch: dict, flip: bool = True) -> di
     )
 
 
-def summarize(per_window: dict, sources: list[str]) -> dict:
-    """Mean of each metric per source and overall (window-weighted; windows are equal length)."""
+def summarize(per_window: dict, sources: list[str], frames: np.ndarray | None = None) -> dict:
+    """Mean of each metric per source and overall, weighted by ``frames`` per window (default:
+    equal-length windows, equal weights)."""
     keys = ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")
     src = np.array(sources)
-    out = {}
-    for name in sorted(set(sources)) + ["overall"]:
-        m = np.ones(len(src), bool) if name == "overall" else src == name
-        out[name] = {k: float(np.mean(per_window[k][m])) for k in keys}
-        out[name]["windows"] = int(m.sum())
+    w = np.ones(len(src)) if frames is None else np.asarray(frames, np.float64)
+    groups = {name: (src == name) for name in sorted(set(sources))}
+    groups["overall"] = np.ones(len(src), bool)
     cmu = np.char.startswith(src.astype(str), "cmu_")
     if cmu.any() and not cmu.all():
-        out["cmu_all"] = {k: float(np.mean(per_window[k][cmu])) for k in keys}
-        out["cmu_all"]["windows"] = int(cmu.sum())
+        groups["cmu_all"] = cmu
+    out = {}
+    for name, m in groups.items():
+        out[name] = {k: float(np.average(per_window[k][m], weights=w[m])) for k in keys}
+        out[name]["windows"] = int(m.sum())
     return out
 
 
@@ -139,3 +141,53 @@ def evaluate_corpus(model: torch.nn.Module, corpus, T: int, cfg: dict, seed: int
         sources += [s for s, ok in zip(b["sources"], b["ok"]) if ok]
     per = {k: np.concatenate(v) if v else np.zeros(0) for k, v in acc.items()}
     return summarize(per, sources)
+
+
+def sequence_spans(corpus, T: int, span: int, max_per_clip: int | None = None) -> list[tuple[int, int, int]]:
+    """(clip, first frame, length) of back-to-back spans of ``span`` frames; a clip shorter
+    than ``span`` (but not than the lifter's T) is one span of its own length."""
+    out = []
+    for i, L in enumerate(corpus.lengths):
+        L = int(L)
+        if L < T:
+            continue
+        if L <= span:
+            out.append((i, 0, L))
+            continue
+        starts = list(range(0, L - span + 1, span))
+        if max_per_clip and len(starts) > max_per_clip:
+            starts = [starts[k] for k in np.linspace(0, len(starts) - 1, max_per_clip).round().astype(int)]
+        out += [(i, s0, span) for s0 in starts]
+    return out
+
+
+def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 150,
+                       max_per_clip: int | None = 8, hops: int | None = None) -> dict:
+    """Metrics of spans of ``span`` frames lifted as ``vid2pose run`` lifts a track
+    (``lift.sequence.lift_sequence``: overlapping windows, flip averaging, blending), with a
+    camera and the noise model drawn per span from ``seed``. ``lifter`` is a ``LoadedLifter``;
+    the corpus must be at its frame rate. Means are weighted by frames."""
+    from vid2pose.lift.sequence import LiftOptions, lift_sequence
+    from vid2pose.train.data import make_batch
+
+    rng = np.random.default_rng(seed)
+    opts = LiftOptions(hops=hops)
+    acc: dict[str, list] = {k: [] for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")}
+    sources, frames = [], []
+    for clip, s0, n in sequence_spans(corpus, lifter.spec.clip_len, span, max_per_clip):
+        t = (s0 + np.arange(n, dtype=np.float64))[None]
+        b = make_batch(rng, corpus, 0, n, cfg, windows=(np.array([clip]), t), augment=False)
+        if not b["ok"][0]:
+            continue
+        y = lift_sequence(b["kp2d"][0], lifter.spec.fps, 0, 0, lifter, opts)  # root-relative 2.5D pixels
+        # pixels are model units at a box side of 2 (model_to_metres multiplies by s / 2)
+        P = model_to_metres(y[None].astype(np.float64), np.array([2.0]), b["f"], b["c"], b["root_uv"], b["root_z"])
+        G = b["gt_cam"].astype(np.float64)
+        acc["mpjpe"].append(mpjpe(P, G).mean() * 1000)
+        acc["p_mpjpe"].append(p_mpjpe(P, G).mean() * 1000)
+        acc["n_mpjpe"].append(n_mpjpe(P, G).mean() * 1000)
+        acc["accel"].append(accel_error(P, G).mean() * 1000)
+        sources.append(b["sources"][0])
+        frames.append(n)
+    per = {k: np.array(v) for k, v in acc.items()}
+    return summarize(per, sources, np.array(frames))

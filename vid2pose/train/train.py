@@ -52,7 +52,9 @@ DEFAULTS: dict = {
     "augment": {},
     "noise": {},
     "camera": {},
-    "eval": {"seed": 1234, "max_per_clip": 40, "flip": True},
+    # windows: up to max_per_clip windows of clip_len frames per clip, each lifted alone (the lineage's
+    # metric); spans: up to spans_per_clip spans of `span` frames per clip, lifted as `vid2pose run` lifts
+    "eval": {"seed": 1234, "max_per_clip": 40, "flip": True, "span": 90, "spans_per_clip": 12},
 }
 
 
