@@ -238,6 +238,18 @@ def test_sequence_metric_blends_windows_over_long_spans():
     # hops change what is blended, not the draws: a different figure from the same spans
     other = evaluate_sequences(lifter, corpus, cfg, seed=5, span=30, hops=1)
     assert other["overall"]["windows"] == 4 and other["overall"]["mpjpe"] != seq["overall"]["mpjpe"]
+    # more draws: each span scored under more cameras
+    assert evaluate_sequences(lifter, corpus, cfg, seed=5, span=30, draws=2)["overall"]["windows"] == 8
+
+
+def test_window_metric_with_draws_scores_each_window_under_several_cameras():
+    torch.set_num_threads(1)
+    model, cfg, _ = _tiny_lifter(9)
+    corpus = synthetic_corpus(n_clips=1, frames=27)
+    one = evaluate_corpus(model, corpus, 9, cfg, seed=5)
+    three = evaluate_corpus(model, corpus, 9, cfg, seed=5, draws=3)
+    assert one["overall"]["windows"] == 3 and three["overall"]["windows"] == 9
+    assert three["overall"]["mpjpe"] != one["overall"]["mpjpe"]
 
 
 def test_weights_file_format(tmp_path):

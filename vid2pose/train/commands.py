@@ -52,7 +52,7 @@ def _evaluate(model, cfg: dict, val, console) -> dict:
     e = cfg.get("eval", {})
     t0 = time.time()
     m = evaluate_corpus(model, val, cfg["clip_len"], cfg, seed=int(e.get("seed", 1234)), flip=bool(e.get("flip", True)),
-                        max_per_clip=e.get("max_per_clip"))
+                        max_per_clip=e.get("max_per_clip"), draws=int(e.get("draws", 1)))
     console.log(f"evaluation took {time.time() - t0:.0f} s")
     return m
 
@@ -77,7 +77,7 @@ def _evaluate_as_run(model, cfg: dict, val, console) -> dict:
     e = cfg.get("eval", {})
     t0 = time.time()
     m = evaluate_sequences(_as_lifter(model, cfg), val, cfg, seed=int(e.get("seed", 1234)), span=int(e.get("span", 90)),
-                           max_per_clip=e.get("spans_per_clip"))
+                           max_per_clip=e.get("spans_per_clip"), draws=int(e.get("draws", 1)))
     console.log(f"evaluation as run took {time.time() - t0:.0f} s")
     return m
 
@@ -295,7 +295,7 @@ def model_card(out: Path, sha: str, cfg: dict, s: dict) -> str:
     as_run = s.get("metrics_as_run_mm") or {}
     as_run_txt = "" if not as_run else f"""
 Lifted as `vid2pose run` lifts a track ({_as_run_title(cfg)}; up to
-{cfg.get('eval', {}).get('spans_per_clip')} spans per clip, a camera and noise draw per span): every frame is the
+{cfg.get('eval', {}).get('spans_per_clip')} spans per clip, {cfg.get('eval', {}).get('draws', 1)} camera and noise draws per span): every frame is the
 blend of the overlapping windows that see it: the accuracy `vid2pose run` gives from 2D with the noise
 model's errors.
 
@@ -375,7 +375,8 @@ Config:
 
 ## Metrics (validation split, with the noise model, flip averaging; mm, in metres via the true clip scale)
 
-Windows of {cfg['clip_len']} frames, each lifted on its own (the metric of the lifter's lineage):
+Windows of {cfg['clip_len']} frames, each lifted on its own (the metric of the lifter's lineage), each seen through
+{cfg.get('eval', {}).get('draws', 1)} camera and noise draws (counted once per draw):
 
 | source | windows | MPJPE | P-MPJPE | N-MPJPE | accel (mm/frame²) |
 |---|---|---|---|---|---|

@@ -124,12 +124,13 @@ def summarize(per_window: dict, sources: list[str], frames: np.ndarray | None = 
 
 
 def evaluate_corpus(model: torch.nn.Module, corpus, T: int, cfg: dict, seed: int = 1234, flip: bool = True,
-                    max_per_clip: int | None = 40, batch: int = 128) -> dict:
-    """Metrics on fixed windows of every clip of ``corpus``, with cameras and the noise model
-    drawn from ``seed`` (the same draws every time)."""
+                    max_per_clip: int | None = 40, batch: int = 128, draws: int = 1) -> dict:
+    """Metrics on fixed windows of every clip of ``corpus``, each seen ``draws`` times through a
+    camera and the noise model drawn from ``seed`` (the same draws every time)."""
     from vid2pose.train.data import eval_windows, make_batch
 
     clips, ts = eval_windows(corpus, T, max_per_clip=max_per_clip)
+    clips, ts = np.repeat(clips, draws), np.repeat(ts, draws, axis=0)
     rng = np.random.default_rng(seed)
     acc: dict[str, list] = {k: [] for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")}
     sources: list[str] = []
@@ -161,12 +162,12 @@ def sequence_spans(corpus, T: int, span: int, max_per_clip: int | None = None) -
     return out
 
 
-def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 150,
-                       max_per_clip: int | None = 8, hops: int | None = None) -> dict:
+def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 90,
+                       max_per_clip: int | None = 12, hops: int | None = None, draws: int = 1) -> dict:
     """Metrics of spans of ``span`` frames lifted as ``vid2pose run`` lifts a track
-    (``lift.sequence.lift_sequence``: overlapping windows, flip averaging, blending), with a
-    camera and the noise model drawn per span from ``seed``. ``lifter`` is a ``LoadedLifter``;
-    the corpus must be at its frame rate. Means are weighted by frames."""
+    (``lift.sequence.lift_sequence``: overlapping windows, flip averaging, blending), each seen
+    ``draws`` times through a camera and the noise model drawn from ``seed``. ``lifter`` is a
+    ``LoadedLifter``; the corpus must be at its frame rate. Means are weighted by frames."""
     from vid2pose.lift.sequence import LiftOptions, lift_sequence
     from vid2pose.train.data import make_batch
 
@@ -174,7 +175,8 @@ def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 
     opts = LiftOptions(hops=hops)
     acc: dict[str, list] = {k: [] for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")}
     sources, frames = [], []
-    for clip, s0, n in sequence_spans(corpus, lifter.spec.clip_len, span, max_per_clip):
+    for clip, s0, n in [c for c in sequence_spans(corpus, lifter.spec.clip_len, span, max_per_clip)
+                        for _ in range(draws)]:
         t = (s0 + np.arange(n, dtype=np.float64))[None]
         b = make_batch(rng, corpus, 0, n, cfg, windows=(np.array([clip]), t), augment=False)
         if not b["ok"][0]:
