@@ -318,3 +318,31 @@ def test_human_proportions_come_from_the_table_and_leave_the_random_stream_alone
     rel = got[:, None, :] / table[None]
     assert np.all(np.any(np.all(np.abs(rel - 1) <= 0.041, -1), -1))
     assert not np.any(np.all(np.abs(want[:, None, :] / table[None] - 1) <= 0.041, -1).any(-1).all())
+
+
+def test_config_base_chain_and_its_errors(tmp_path):
+    from vid2pose.train.train import load_config
+
+    (tmp_path / "a.yaml").write_text("batch_size: 8\noptim: {lr: 0.002, weight_decay: 0.5}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("base: ../a.yaml\noptim: {lr: 0.001}\n")
+    cfg = load_config(tmp_path / "sub" / "b.yaml")
+    assert cfg["batch_size"] == 8 and cfg["optim"]["lr"] == 0.001 and cfg["optim"]["weight_decay"] == 0.5
+    assert cfg["optim"]["grad_clip"] == DEFAULTS["optim"]["grad_clip"] and "base" not in cfg
+    (tmp_path / "a.yaml").write_text("base: sub/b.yaml\n")
+    with pytest.raises(ValueError, match="comes back to itself"):
+        load_config(tmp_path / "sub" / "b.yaml")
+
+
+def test_the_shipped_weights_config_file_gives_their_training_config():
+    # The card's reproduce command names the config file: it must still give what the weights were trained with
+    # (evaluation settings aside, which do not change the weights).
+    from pathlib import Path
+
+    from vid2pose.train.train import _plain, load_config
+
+    root = Path(__file__).resolve().parents[1]
+    t = torch.load(root / "weights" / "ssr-stf.pt", weights_only=True)["train"]
+    stored, now = dict(t["config"]), _plain(load_config(root / t["config_file"]))
+    stored.pop("eval"), now.pop("eval")
+    assert stored == now

@@ -71,16 +71,29 @@ def deep_update(base: dict, upd: dict) -> dict:
 
 
 def load_config(path: Path | None) -> dict:
+    """DEFAULTS updated by the config file. A file may start from another one (``base:``, a path
+    relative to its own folder) and give only what it changes."""
     if path is None:
         return copy.deepcopy(DEFAULTS)
-    text = Path(path).read_text()
-    if str(path).endswith(".json"):
+    return deep_update(DEFAULTS, _read_config(Path(path), ()))
+
+
+def _read_config(path: Path, seen: tuple) -> dict:
+    if path.resolve() in seen:
+        raise ValueError(f"{path}: its 'base:' chain comes back to itself")
+    text = path.read_text()
+    if path.suffix == ".json":
         user = json.loads(text)
     else:
         import yaml
 
         user = yaml.safe_load(text) or {}
-    return deep_update(DEFAULTS, user)
+    if not isinstance(user, dict):
+        raise ValueError(f"{path}: not a config (a mapping of keys to values)")
+    base = user.pop("base", None)
+    if base is None:
+        return user
+    return deep_update(_read_config(path.parent / base, seen + (path.resolve(),)), user)
 
 
 def build_model(cfg: dict, fresh: bool = False):
