@@ -293,11 +293,11 @@ def model_card(out: Path, sha: str, cfg: dict, s: dict) -> str:
     m = s.get("metrics_mm", {})
     rows = _card_rows(m)
     as_run = s.get("metrics_as_run_mm") or {}
+    e = cfg.get("eval", {})
     as_run_txt = "" if not as_run else f"""
-Lifted as `vid2pose run` lifts a track ({_as_run_title(cfg)}; up to
-{cfg.get('eval', {}).get('spans_per_clip')} spans per clip, {cfg.get('eval', {}).get('draws', 1)} camera and noise draws per span): every frame is the
-blend of the overlapping windows that see it: the accuracy `vid2pose run` gives from 2D with the noise
-model's errors.
+Spans of {e.get('span', 90)} frames lifted as `vid2pose run` lifts a track (up to {e.get('spans_per_clip')} spans per clip, each
+seen through {e.get('draws', 1)} camera and noise draws): every frame is the blend of the overlapping windows that
+see it, so this is the accuracy `vid2pose run` gives from 2D with the noise model's errors.
 
 | source | spans | MPJPE | P-MPJPE | N-MPJPE | accel (mm/frame²) |
 |---|---|---|---|---|---|
@@ -376,7 +376,7 @@ Config:
 ## Metrics (validation split, with the noise model, flip averaging; mm, in metres via the true clip scale)
 
 Windows of {cfg['clip_len']} frames, each lifted on its own (the metric of the lifter's lineage), each seen through
-{cfg.get('eval', {}).get('draws', 1)} camera and noise draws (counted once per draw):
+{e.get('draws', 1)} camera and noise draws (counted once per draw):
 
 | source | windows | MPJPE | P-MPJPE | N-MPJPE | accel (mm/frame²) |
 |---|---|---|---|---|---|
