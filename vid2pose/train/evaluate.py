@@ -96,7 +96,11 @@ def evaluate_batch(model: torch.nn.Module, batch: dict, flip: bool = True) -> di
     """Per-window metrics (mm) of a batch from ``data.make_batch``."""
     pred = predict(model, batch["input"], flip=flip)
     P = model_to_metres(pred, batch["s"], batch["f"], batch["c"], batch["root_uv"], batch["root_z"])
-    G = batch["gt_cam"].astype(np.float64)
+    return window_scores(P, batch["gt_cam"].astype(np.float64))
+
+
+def window_scores(P: np.ndarray, G: np.ndarray) -> dict:
+    """Per-window metrics (mm) of (B, T, 17, 3) root-relative camera-space predictions and truth."""
     return dict(
         mpjpe=mpjpe(P, G).mean(-1) * 1000,
         p_mpjpe=p_mpjpe(P, G).mean(-1) * 1000,
@@ -145,21 +149,15 @@ def evaluate_corpus(model: torch.nn.Module, corpus, T: int, cfg: dict, seed: int
 
 
 def sequence_spans(corpus, T: int, span: int, max_per_clip: int | None = None) -> list[tuple[int, int, int]]:
-    """(clip, first frame, length) of back-to-back spans of ``span`` frames; a clip shorter
-    than ``span`` (but not than the lifter's T) is one span of its own length."""
-    out = []
-    for i, L in enumerate(corpus.lengths):
-        L = int(L)
-        if L < T:
-            continue
-        if L <= span:
-            out.append((i, 0, L))
-            continue
-        starts = list(range(0, L - span + 1, span))
-        if max_per_clip and len(starts) > max_per_clip:
-            starts = [starts[k] for k in np.linspace(0, len(starts) - 1, max_per_clip).round().astype(int)]
-        out += [(i, s0, span) for s0 in starts]
-    return out
+    """(clip, first frame, length) of back-to-back spans of ``span`` frames, picked per clip as
+    ``data.eval_windows`` picks windows; a clip shorter than ``span`` (but not than the lifter's T)
+    is one span of its own length."""
+    from vid2pose.train.data import eval_windows
+
+    clips, ts = eval_windows(corpus, span, max_per_clip=max_per_clip)
+    spans = [(int(c), int(t[0]), span) for c, t in zip(clips, ts)]
+    spans += [(i, 0, int(L)) for i, L in enumerate(corpus.lengths) if T <= L < span]
+    return sorted(spans)
 
 
 def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 90,
@@ -184,12 +182,9 @@ def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 
         y = lift_sequence(b["kp2d"][0], lifter.spec.fps, 0, 0, lifter, opts)  # root-relative 2.5D pixels
         # pixels are model units at a box side of 2 (model_to_metres multiplies by s / 2)
         P = model_to_metres(y[None].astype(np.float64), np.array([2.0]), b["f"], b["c"], b["root_uv"], b["root_z"])
-        G = b["gt_cam"].astype(np.float64)
-        acc["mpjpe"].append(mpjpe(P, G).mean() * 1000)
-        acc["p_mpjpe"].append(p_mpjpe(P, G).mean() * 1000)
-        acc["n_mpjpe"].append(n_mpjpe(P, G).mean() * 1000)
-        acc["accel"].append(accel_error(P, G).mean() * 1000)
+        for k, v in window_scores(P, b["gt_cam"].astype(np.float64)).items():
+            acc[k].append(v)
         sources.append(b["sources"][0])
         frames.append(n)
-    per = {k: np.array(v) for k, v in acc.items()}
+    per = {k: np.concatenate(v) if v else np.zeros(0) for k, v in acc.items()}
     return summarize(per, sources, np.array(frames))
