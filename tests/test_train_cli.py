@@ -134,6 +134,19 @@ def test_fine_tuning_starts_from_the_given_weights_and_the_card_chains_both_comm
     assert "same architecture" in res.output and res.output.count("\n") <= 2
     assert not (tmp_path / "w" / "x.pt").exists()
 
+    # another frame rate is refused too; another window length is not (no temporal position embedding)
+    other.write_text(TINY + "fps: 25.0\n")
+    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "w" / "x.pt"),
+                              "--config", str(other), "--run-dir", str(tmp_path / "run4"), "--init", str(first)])
+    assert res.exit_code == 2 and "trained at 30 fps, the config asks for 25" in res.output
+    assert not (tmp_path / "w" / "x.pt").exists()
+    longer = tmp_path / "longer.yaml"
+    longer.write_text(TINY.replace("clip_len: 9", "clip_len: 15").replace("steps: 6", "steps: 1"))
+    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "w" / "x.pt"),
+                              "--config", str(longer), "--run-dir", str(tmp_path / "run5"), "--init", str(first)])
+    assert res.exit_code == 0, res.output
+    assert torch.load(tmp_path / "w" / "x.pt", weights_only=True)["clip_len"] == 15
+
 
 def test_the_card_counts_the_training_time_of_every_run_in_the_init_chain():
     from vid2pose.train.commands import _training_time

@@ -134,9 +134,10 @@ def _init_weights(path: Path, cfg: dict) -> tuple[dict, dict]:
     if dict(obj["config"]) != tr._plain(dict(cfg["model"])):
         raise ValueError(f"{path}: its model {obj['config']} is not the config's {cfg['model']}; "
                          "fine-tuning needs the same architecture")
-    if int(obj["clip_len"]) != int(cfg["clip_len"]) or float(obj["fps"]) != float(cfg["fps"]):
-        raise ValueError(f"{path}: trained for {obj['clip_len']} frames at {obj['fps']:g} fps, the config asks for "
-                         f"{cfg['clip_len']} at {cfg['fps']:g}")
+    # The window length may change (SSR-STF has no temporal position embedding, so the same weights
+    # take windows of any length); the frame rate may not: the motion the model learnt is per frame.
+    if float(obj["fps"]) != float(cfg["fps"]):
+        raise ValueError(f"{path}: trained at {obj['fps']:g} fps, the config asks for {cfg['fps']:g}")
     t = obj.get("train", {})
     info = {"file": path.name, "sha256": tr.sha256_of(path), "seed": t.get("seed"), "steps": t.get("steps"),
             "config_file": t.get("config_file"), "cmu_only": t.get("cmu_only"), "init": t.get("init"),
