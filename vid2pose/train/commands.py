@@ -46,15 +46,21 @@ def _metrics_table(metrics: dict, title: str, unit: str = "windows"):
     return t
 
 
-def _evaluate(model, cfg: dict, val, console) -> dict:
-    from vid2pose.train.evaluate import evaluate_corpus
+def _evaluate(model, cfg: dict, val, console) -> tuple[dict, dict]:
+    """The held-out metrics twice: windows lifted one by one (the lineage's metric), and spans
+    lifted the way ``vid2pose run`` lifts a track. Both under the config's eval seed and draws."""
+    from vid2pose.train.evaluate import evaluate_corpus, evaluate_sequences
 
     e = cfg.get("eval", {})
+    seed, draws = int(e.get("seed", 1234)), int(e.get("draws", 1))
     t0 = time.time()
-    m = evaluate_corpus(model, val, cfg["clip_len"], cfg, seed=int(e.get("seed", 1234)), flip=bool(e.get("flip", True)),
-                        max_per_clip=e.get("max_per_clip"), draws=int(e.get("draws", 1)))
-    console.log(f"evaluation took {time.time() - t0:.0f} s")
-    return m
+    windows = evaluate_corpus(model, val, cfg["clip_len"], cfg, seed=seed, flip=bool(e.get("flip", True)),
+                              max_per_clip=e.get("max_per_clip"), draws=draws)
+    t1 = time.time()
+    as_run = evaluate_sequences(_as_lifter(model, cfg), val, cfg, seed=seed, span=int(e.get("span", 90)),
+                                max_per_clip=e.get("spans_per_clip"), draws=draws)
+    console.log(f"evaluation took {t1 - t0:.0f} s (windows) + {time.time() - t1:.0f} s (spans as run)")
+    return windows, as_run
 
 
 def _as_lifter(model, cfg: dict):
@@ -68,18 +74,6 @@ def _as_lifter(model, cfg: dict):
     spec = replace(LIFTERS["ssr-stf"], config=dict(cfg["model"]), fps=float(cfg["fps"]),
                    clip_len=int(cfg["clip_len"]), flip=bool(cfg.get("eval", {}).get("flip", True)))
     return LoadedLifter(spec=spec, model=model, weights=WeightsIdentity("ssr-stf", "(in memory)", ""), device="cpu")
-
-
-def _evaluate_as_run(model, cfg: dict, val, console) -> dict:
-    """Metrics of whole spans lifted the way ``vid2pose run`` lifts a track."""
-    from vid2pose.train.evaluate import evaluate_sequences
-
-    e = cfg.get("eval", {})
-    t0 = time.time()
-    m = evaluate_sequences(_as_lifter(model, cfg), val, cfg, seed=int(e.get("seed", 1234)), span=int(e.get("span", 90)),
-                           max_per_clip=e.get("spans_per_clip"), draws=int(e.get("draws", 1)))
-    console.log(f"evaluation as run took {time.time() - t0:.0f} s")
-    return m
 
 
 def _as_run_title(cfg: dict) -> str:
@@ -167,8 +161,7 @@ def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary:
     if val is None:
         runner = tr.Runner(cfg, data or [Path(p) for p in ck["data"]], ckpt_path.parent, ck["seed"], ck["cmu_only"], console)
         _, val = runner.corpora()
-    metrics = _evaluate(model, cfg, val, console) if val is not None else {}
-    as_run = _evaluate_as_run(model, cfg, val, console) if val is not None else {}
+    metrics, as_run = _evaluate(model, cfg, val, console) if val is not None else ({}, {})
     if metrics:
         console.print(_metrics_table(metrics, "validation (held-out performers, noise model)"))
         console.print(_metrics_table(as_run, _as_run_title(cfg), unit="spans"))
@@ -242,9 +235,8 @@ def run_eval_lifter(weights: Path, data: list[Path], config: Path | None = None,
         if val is None:
             console.print("error: no validation files under the given data (see vid2pose/train/split.py)", soft_wrap=True)
             return 1
-        metrics = _evaluate(model, cfg, val, console)
+        metrics, as_run = _evaluate(model, cfg, val, console)
         console.print(_metrics_table(metrics, f"{Path(weights).name}: validation (held-out performers)"))
-        as_run = _evaluate_as_run(model, cfg, val, console)
         console.print(_metrics_table(as_run, f"{Path(weights).name}: {_as_run_title(cfg)}", unit="spans"))
         if json_out:
             print(json.dumps({"weights": str(weights), "metrics_mm": metrics, "metrics_as_run_mm": as_run}, indent=2))
