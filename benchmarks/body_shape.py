@@ -92,8 +92,9 @@ def main() -> int:
         f[:, 0] = 1.0
         rig_bones = _rescale_bones(rig[None], f)
         rig_bones = canonical_torso(rig_bones, _leg_lengths(bone_lengths(rig_bones))[:, None])[0]
-        starts = range(0, len(anny) - T + 1, max(1, T // 3))
-        win = lambda Z: np.array([Z[s:s + T] for s in starts])  # noqa: E731
+        L = min(T, len(anny))  # a clip shorter than the weights' window is lifted whole (SSR-STF takes any length)
+        starts = range(0, len(anny) - L + 1, max(1, L // 3))
+        win = lambda Z: np.array([Z[s:s + L] for s in starts])  # noqa: E731
         cam_wins = win(truth["joints_cam"].astype(np.float64))
         row = {"rig": under_training_cameras(model, win(rig)),
                "rig+bones": under_training_cameras(model, win(rig_bones)),
