@@ -11,7 +11,8 @@ from vid2pose.lift.loading import load_lifter
 from vid2pose.lift.metric import CHAIN_PER_HEIGHT, chain_length, metric_scale, root_trajectory, standing_height
 from vid2pose.lift.normalize import camera_to_25d, normalize_window
 from vid2pose.lift.registry import LIFTERS
-from vid2pose.lift.sequence import LiftOptions, blend_weights, dense_track, lift_sequence, window_starts
+from vid2pose.lift.sequence import (LiftOptions, aim_rotation, back_project, blend_weights, dense_track, lift_sequence,
+                                    rotate_keypoints, window_starts)
 from vid2pose.models import SSRSTF
 from vid2pose.skeletons import H36M_FLIP
 from vid2pose.types import Track, VideoMeta
@@ -230,6 +231,47 @@ def test_lift_track_end_to_end(ours):
     assert t3.joints.shape == (50, 17, 3) and t3.interpolated.sum() == 5
     assert standing_height(t3.joints) == pytest.approx(1.8, rel=1e-4)
     assert (t3.root[:, 2] > 0).all() and np.isfinite(t3.joints_cam).all()
+
+
+def yawed(deg):
+    a = np.deg2rad(deg)
+    return np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
+
+
+def test_back_project_reads_the_25d_targets_in_any_virtual_camera():
+    K = np.array([[900.0, 0, 640], [0, 900.0, 360], [0, 0, 1]])
+    X = reference_skeleton() + [1.2, 0.4, 3.0]  # off to the right and below the axis, 3 m away
+    X[12:14, 2] -= 0.4  # a forearm reaching toward the camera: perspective matters
+    want = (X - X[:1]) * 900.0 / X[0, 2]  # root-relative, pixels at the root's depth
+    np.testing.assert_allclose(back_project(camera_to_25d(X, K), 900.0, 640, 360), want, atol=1e-3)
+    # seen through a virtual camera turned to look at the person, then turned back
+    R = aim_rotation(camera_to_25d(X, K)[0, :2], 900.0, 640, 360)
+    np.testing.assert_allclose(back_project(camera_to_25d(X @ R.T, K), 900.0, 640, 360, R), want, atol=1e-3)
+    # the virtual camera's view is what turning the real one about its centre shows
+    kp = np.concatenate([camera_to_25d(X, K)[:, :2], np.ones((17, 1))], -1)
+    np.testing.assert_allclose(rotate_keypoints(kp, R, 900.0, 640, 360)[:, :2], camera_to_25d(X @ R.T, K)[:, :2],
+                               atol=1e-3)
+    assert abs(R[0, 1]) < 1e-12  # pan then tilt: the virtual camera's x axis stays level (no roll)
+
+
+def test_recentring_turns_the_lifted_pose_with_the_camera(ours):
+    # The same motion with the camera panned 25 degrees (the person near the frame's edge): a box-normalised
+    # lifter sees almost the same window, so without recentring its pose comes out turned by the pan.
+    K = np.array([[900.0, 0, 640], [0, 900.0, 360], [0, 0, 1]])
+    t = np.arange(27) / 30
+    X = np.repeat(reference_skeleton()[None], 27, 0) + [0, 0, 4.0]
+    X[:, 12:14, 2] += 0.3 * np.sin(2 * np.pi * t)[:, None]
+    results = {}
+    for recentre in (True, False):
+        metres = []
+        for R in (np.eye(3), yawed(25)):
+            Xc = X @ R.T
+            kp = np.concatenate([camera_to_25d(Xc, K)[..., :2], np.full((27, 17, 1), 0.9)], -1).astype(np.float32)
+            rel = lift_sequence(kp, 30.0, 1280, 720, ours, LiftOptions(recentre=recentre), focal=900.0)
+            metres.append(rel * Xc[:, :1, 2:3] / 900.0 @ R)  # back in the first camera's axes
+        size = np.linalg.norm(metres[0], axis=-1).mean()
+        results[recentre] = np.linalg.norm(metres[1] - metres[0], axis=-1).mean() / size
+    assert results[True] < 0.005 and results[False] > 0.05
 
 
 def test_box_normalisation_round_trip():

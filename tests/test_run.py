@@ -53,6 +53,7 @@ def test_run_on_the_sample_writes_metric_3d_for_every_frame_with_a_person(sample
     assert doc["version"] == 2 and doc["pose3d"]["lifter"] == "ssr-stf" and doc["pose3d"]["units"] == "m"
     (track,) = doc["tracks"]
     assert doc["pose3d"]["swap_repair"] is True and isinstance(track["swaps_repaired"], int)
+    assert doc["pose3d"]["recentred"] is True
     seen = {f["frame"] for f in track["frames"]}
     p3 = track["pose3d"]
     assert [f["frame"] for f in p3] == list(range(track["first_frame"], track["last_frame"] + 1))

@@ -216,15 +216,17 @@ def _tiny_lifter(T: int):
 
 
 def test_sequence_metric_of_one_window_is_the_window_metric():
-    # A span of exactly T frames is one window in `lift_sequence`: the same draws must score the same.
+    # A span of exactly T frames is one window in `lift_sequence`: the same draws must score the same,
+    # but for the root's pixel position: `lift_sequence` takes the noisy 2D root, the window metric
+    # the true one (recentring is off: the window metric lifts the window as it is).
     torch.set_num_threads(1)
     T = 9
     model, cfg, lifter = _tiny_lifter(T)
     corpus = synthetic_corpus(n_clips=1, frames=T)
     win = evaluate_corpus(model, corpus, T, cfg, seed=5)
-    seq = evaluate_sequences(lifter, corpus, cfg, seed=5, span=T)
+    seq = evaluate_sequences(lifter, corpus, cfg, seed=5, span=T, recentre=False)
     for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "accel"):
-        assert seq["overall"][k] == pytest.approx(win["overall"][k], rel=1e-4, abs=1e-3)
+        assert seq["overall"][k] == pytest.approx(win["overall"][k], rel=1e-3)
     assert win["overall"]["mpjpe"] > 1.0  # an untrained model: the equality above is not 0 == 0
 
 

@@ -46,10 +46,10 @@ def lift_track(track: Track, meta: VideoMeta, lifter: LoadedLifter, settings: Li
     # on the detected frames only, before gaps are filled: a filled frame cannot show a jump
     kp2d, swaps = repair_limb_swaps(kp2d) if settings.repair_swaps else (kp2d, 0)
     frames, kp, interp = dense_track(track.frame_indices, kp2d)
-    rel_px = lift_sequence(kp, meta.fps, meta.width, meta.height, lifter, settings.options)
+    focal = settings.focal or default_focal(meta.width, meta.height)
+    rel_px = lift_sequence(kp, meta.fps, meta.width, meta.height, lifter, settings.options, focal=focal)
     scale = metric_scale(rel_px, settings.height)
     rel_m = rel_px * scale
-    focal = settings.focal or default_focal(meta.width, meta.height)
     root = root_trajectory(rel_m, kp, focal, meta.width / 2, meta.height / 2)
     return Track3D(track_id=track.track_id, frames=frames, times=frames / meta.fps, interpolated=interp,
                    joints=rel_m.astype(np.float32), root=root, scale=float(scale), swaps_repaired=swaps)
@@ -65,6 +65,7 @@ def lift_info(lifter: LoadedLifter, settings: LiftSettings, meta: VideoMeta) -> 
             "focal_assumed": settings.focal is None,
             "flip": bool(lifter.spec.flip if opts.flip is None else opts.flip),
             "swap_repair": bool(settings.repair_swaps),
+            "recentred": bool(opts.recentre and lifter.spec.norm == "box"),
             "lifter_fps": lifter.spec.fps, "clip_len": lifter.spec.clip_len}
 
 

@@ -161,7 +161,8 @@ def sequence_spans(corpus, T: int, span: int, max_per_clip: int | None = None) -
 
 
 def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 90,
-                       max_per_clip: int | None = 12, hops: int | None = None, draws: int = 1) -> dict:
+                       max_per_clip: int | None = 12, hops: int | None = None, draws: int = 1,
+                       recentre: bool = True) -> dict:
     """Metrics of spans of ``span`` frames lifted as ``vid2pose run`` lifts a track
     (``lift.sequence.lift_sequence``: overlapping windows, flip averaging, blending), each seen
     ``draws`` times through a camera and the noise model drawn from ``seed``. ``lifter`` is a
@@ -170,7 +171,7 @@ def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 
     from vid2pose.train.data import make_batch
 
     rng = np.random.default_rng(seed)
-    opts = LiftOptions(hops=hops)
+    opts = LiftOptions(hops=hops, recentre=recentre)
     acc: dict[str, list] = {k: [] for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")}
     sources, frames = [], []
     for clip, s0, n in [c for c in sequence_spans(corpus, lifter.spec.clip_len, span, max_per_clip)
@@ -179,9 +180,12 @@ def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 
         b = make_batch(rng, corpus, 0, n, cfg, windows=(np.array([clip]), t), augment=False)
         if not b["ok"][0]:
             continue
-        y = lift_sequence(b["kp2d"][0], lifter.spec.fps, 0, 0, lifter, opts)  # root-relative 2.5D pixels
-        # pixels are model units at a box side of 2 (model_to_metres multiplies by s / 2)
-        P = model_to_metres(y[None].astype(np.float64), np.array([2.0]), b["f"], b["c"], b["root_uv"], b["root_z"])
+        y = lift_sequence(b["kp2d"][0], lifter.spec.fps, 0, 0, lifter, opts,  # camera space, pixels at root depth
+                          focal=float(b["f"][0]), centre=(float(b["c"][0, 0]), float(b["c"][0, 1])))
+        # as `run` reads it (vid2pose.lift.lifting): root-relative camera-space pixels at the root's
+        # depth, so metres = pixels * depth / focal (here with the true depth: the scale is not scored)
+        P = y[None].astype(np.float64) * (b["root_z"][..., None, None] / b["f"][:, None, None, None])
+        P = P - P[..., :1, :]
         for k, v in window_scores(P, b["gt_cam"].astype(np.float64)).items():
             acc[k].append(v)
         sources.append(b["sources"][0])
