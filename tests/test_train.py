@@ -74,9 +74,10 @@ def test_projection_and_normalisation_round_trip():
         assert np.allclose(P[0], Xc[b] - Xc[b, :, :1], atol=2e-3)
 
 
-def test_make_batch_shapes_and_clean_targets():
+@pytest.mark.parametrize("recentre", [False, True])
+def test_make_batch_shapes_and_clean_targets(recentre):
     corpus = synthetic_corpus()
-    cfg = {"noise": {"disable": True}}
+    cfg = {"noise": {"disable": True}, "camera": {"recentre": recentre}}
     b = make_batch(np.random.default_rng(1), corpus, 8, 27, cfg)
     assert b["input"].shape == (8, 27, 17, 3) and b["target"].shape == (8, 27, 17, 3)
     assert np.isfinite(b["input"]).all() and np.isfinite(b["target"]).all() and b["ok"].all()
@@ -87,9 +88,23 @@ def test_make_batch_shapes_and_clean_targets():
     limbs = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]
     rel = b["input"][..., :2] - b["input"][..., 0:1, :2]
     assert np.abs(rel[:, :, limbs] - b["target"][:, :, limbs, :2]).max() < 5e-3
-    # the metric conversion gives the true camera-space pose back from the target
-    P = model_to_metres(b["target"], b["s"], b["f"], b["c"], b["root_uv"], b["root_z"])
+    # the metric conversion gives the true camera-space pose back from the target (from the virtual
+    # camera's view turned back, when recentred)
+    P = model_to_metres(b["target"], b["s"], b["f"], b["c"], b["view_root_uv"], b["view_root_z"])
+    P = np.einsum("btjk,bkl->btjl", P, b["turn"])
     assert np.abs(P - b["gt_cam"]).max() < 5e-3
+    turned = np.abs(b["turn"] - np.eye(3)).max((1, 2)) > 1e-6
+    assert turned.all() if recentre else not turned.any()
+    if recentre:  # the view is aimed where `vid2pose run` aims it
+        from vid2pose.lift.normalize import box_norm
+        from vid2pose.lift.sequence import aim_rotation, aim_point, rotate_keypoints
+
+        f, (cx, cy) = float(b["f"][0]), b["c"][0]
+        R = aim_rotation(aim_point(box_norm(b["kp2d"][0])), f, cx, cy)
+        np.testing.assert_allclose(R, b["turn"][0], atol=1e-6)
+        view = rotate_keypoints(b["kp2d"][0], R, f, cx, cy)
+        x, y = aim_point(box_norm(view))
+        assert abs(x - cx) < 0.02 * f and abs(y - cy) < 0.02 * f
 
 
 def test_noise_model_statistics():

@@ -7,7 +7,7 @@ import numpy as np
 
 from vid2pose.lift.confidence import lifter_confidence
 from vid2pose.lift.loading import LoadedLifter
-from vid2pose.lift.metric import default_focal, metric_scale, root_trajectory
+from vid2pose.lift.metric import default_focal, metric_scales, root_trajectory
 from vid2pose.lift.sequence import LiftOptions, dense_track, lift_sequence
 from vid2pose.lift.swaps import repair_limb_swaps
 from vid2pose.types import Track, VideoMeta
@@ -23,7 +23,7 @@ class Track3D:
     interpolated: np.ndarray  # (N,) True where the 2D detection was missing and was interpolated
     joints: np.ndarray  # (N, 17, 3) metres, root-relative, camera axes (x right, y down, z forward)
     root: np.ndarray  # (N, 3) metres, the pelvis in camera space
-    scale: float  # metres per 2.5D pixel used for this track
+    scale: float  # metres per pixel at the person's depth (the track's median; it follows the depth)
     swaps_repaired: int = 0  # (frame, left/right pair) labels put back before lifting (vid2pose.lift.swaps)
 
     @property
@@ -48,11 +48,11 @@ def lift_track(track: Track, meta: VideoMeta, lifter: LoadedLifter, settings: Li
     frames, kp, interp = dense_track(track.frame_indices, kp2d)
     focal = settings.focal or default_focal(meta.width, meta.height)
     rel_px = lift_sequence(kp, meta.fps, meta.width, meta.height, lifter, settings.options, focal=focal)
-    scale = metric_scale(rel_px, settings.height)
-    rel_m = rel_px * scale
+    scales = metric_scales(rel_px, settings.height)  # per frame: the pixel unit follows the person's depth
+    rel_m = rel_px * scales[:, None, None]
     root = root_trajectory(rel_m, kp, focal, meta.width / 2, meta.height / 2)
     return Track3D(track_id=track.track_id, frames=frames, times=frames / meta.fps, interpolated=interp,
-                   joints=rel_m.astype(np.float32), root=root, scale=float(scale), swaps_repaired=swaps)
+                   joints=rel_m.astype(np.float32), root=root, scale=float(np.median(scales)), swaps_repaired=swaps)
 
 
 def lift_info(lifter: LoadedLifter, settings: LiftSettings, meta: VideoMeta) -> dict:

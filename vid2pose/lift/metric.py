@@ -5,8 +5,10 @@ proportions are right but not its size. We scale it so that the person's standin
 height is ``height`` metres (default 1.70 m, a typical adult). The standing height is
 taken from median bone lengths: the chain ankle-knee-hip (left and right legs averaged),
 pelvis-thorax, thorax-head top, divided by ``CHAIN_PER_HEIGHT`` (the share of the height
-this chain spans, measured on bodies of known height). One scale per track: the body
-does not grow.
+this chain spans, measured on bodies of known height). A pixel at the person's depth is
+more metres the farther away they are, so the scale follows the depth: per frame, from
+the bones' medians over the two seconds around it (``metric_scales``); one scale for the
+whole track would make a person walking away from the camera shrink.
 
 Root trajectory. With the metric root-relative joints P_j and their 2D detections
 (u_j, v_j), a pinhole camera (focal f, centre c) sees u_j - c_x = f (P_jx + T_x) /
@@ -45,11 +47,34 @@ def standing_height(pose: np.ndarray) -> float:
     return chain_length(pose) / CHAIN_PER_HEIGHT
 
 
-def metric_scale(pose: np.ndarray, height: float) -> float:
-    """Factor that turns the (F, 17, 3) root-relative pose into metres for a person ``height`` m tall."""
-    chain = chain_length(pose)
-    if not np.isfinite(chain) or chain <= 1e-9:
-        return 0.0
+def _running_median(x: np.ndarray, window: int) -> np.ndarray:
+    """Median over ``window`` (odd) samples centred on each one, along axis 0. Near the ends the window
+    shrinks but stays centred, so a steady trend (a person walking away) is followed without lag."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    n, half = len(x), min(window // 2, (len(x) - 1) // 2)
+    mid = np.median(sliding_window_view(x, 2 * half + 1, axis=0), -1)  # centred on half .. n - half - 1
+    head = [np.median(x[:2 * i + 1], 0) for i in range(half)]
+    tail = [np.median(x[2 * i - n + 1:], 0) for i in range(n - half, n)]
+    return np.concatenate([np.reshape(head, (-1,) + x.shape[1:]), mid, np.reshape(tail, (-1,) + x.shape[1:])])
+
+
+def metric_scales(pose: np.ndarray, height: float, window: int = 61) -> np.ndarray:
+    """Per-frame factors (F,) that turn the (F, 17, 3) root-relative pose (pixels at the person's depth)
+    into metres for a person ``height`` m tall: the chain of ``chain_length`` from the bones' running
+    medians over ``window`` frames, so the factor follows the person's distance but not single-frame
+    errors. Frames whose chain cannot be measured take the nearest measured factor; 0 if none can."""
+    def bone(a, b):
+        return np.linalg.norm(pose[:, a] - pose[:, b], axis=-1)
+
+    bones = np.stack([bone(a, b) for a, b in _LEGS + _TRUNK], -1)  # (F, 6)
+    med = _running_median(bones, window)
+    chain = med[:, :4].sum(-1) / 2 + med[:, 4:].sum(-1)
+    good = np.isfinite(chain) & (chain > 1e-9)
+    if not good.any():
+        return np.zeros(len(pose))
+    idx = np.arange(len(pose))
+    chain = np.interp(idx, idx[good], chain[good])
     return height * CHAIN_PER_HEIGHT / chain
 
 

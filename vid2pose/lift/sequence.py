@@ -107,6 +107,11 @@ def _fit_short(kp: np.ndarray, T: int, policy: str) -> tuple[np.ndarray, np.ndar
     raise ValueError(f"unknown short-clip policy {policy!r}")
 
 
+def aim_point(box) -> tuple[float, float]:
+    """Where the virtual camera looks, in pixels, for a window's keypoint box (``normalize.Norm``)."""
+    return box.x0 + box.s / 2, box.y0 + box.s * (0.5 - AIM_ABOVE_BOX_CENTRE)
+
+
 def aim_rotation(point_px: np.ndarray, focal: float, cx: float, cy: float) -> np.ndarray:
     """Rotation (3, 3) from camera coordinates to a virtual camera's that looks through ``point_px``.
 
@@ -188,7 +193,7 @@ def lift_sequence(kp: np.ndarray, fps: float, width: int, height: int, lifter: L
         if recentre:
             box = box_norm(c)
             if box is not None:
-                R = aim_rotation((box.x0 + box.s / 2, box.y0 + box.s * (0.5 - AIM_ABOVE_BOX_CENTRE)), focal, cx, cy)
+                R = aim_rotation(aim_point(box), focal, cx, cy)
                 c = rotate_keypoints(c, R, focal, cx, cy)
         z, norm = normalize_window(c, spec.norm, width, height)
         inputs.append(z)

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vid2pose.lift.normalize import camera_to_25d, normalize_window
+from vid2pose.lift.normalize import box_norm, camera_to_25d, normalize_window
+from vid2pose.lift.sequence import aim_point, aim_rotation, rotate_keypoints
 from vid2pose.skeletons import H36M_FLIP, H36M_PARENTS, canonical_torso, coco17_to_h36m
 from vid2pose.train import cameras as cams
 from vid2pose.train import noise as noise_mod
@@ -275,12 +276,23 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
     tgt = np.zeros((B, T, 17, 3), np.float32)
     s = np.ones(B)
     ok = np.ones(B, bool)
+    # the view the network is given: the camera's own, or (camera: recentre) the virtual camera that
+    # `vid2pose run` looks through (vid2pose.lift.sequence), aimed from the noisy 2D as there
+    recentre = bool((cfg.get("camera") or {}).get("recentre", False))
+    turn = np.repeat(np.eye(3)[None], B, 0)
+    view_uv, view_z = uv[:, :, 0].copy(), Xc[:, :, 0, 2].copy()
     for b in range(B):
-        x, norm = normalize_window(kp[b], "box")
+        kb, Xb = kp[b], Xc[b, :, :17]
+        if recentre and (box := box_norm(kb)) is not None:
+            cx, cy = cam.K[b, :2, 2]
+            turn[b] = aim_rotation(aim_point(box), f[b], cx, cy)
+            kb, Xb = rotate_keypoints(kb, turn[b], f[b], cx, cy), Xb @ turn[b].T
+        x, norm = normalize_window(kb, "box")
         if norm is None:
             ok[b] = False
             continue
-        uvd = camera_to_25d(Xc[b, :, :17], cam.K[b])
+        uvd = camera_to_25d(Xb, cam.K[b])
+        view_uv[b], view_z[b] = uvd[:, 0, :2], Xb[:, 0, 2]
         y = norm.to_model(uvd)
         y[..., :2] -= y[..., 0:1, :2]
         y[..., 2] = norm.depth_to_model(uvd[..., 2])
@@ -290,6 +302,8 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
         input=inp, target=tgt, ok=ok, s=s.astype(np.float32), f=f.astype(np.float32),
         c=cam.K[:, :2, 2].astype(np.float32), root_uv=uv[:, :, 0].astype(np.float32),
         root_z=Xc[:, :, 0, 2].astype(np.float32), gt_cam=cam_rel.astype(np.float32),
+        # the lifted view's root (pixels, depth) and its rotation from the camera (identity unless recentred)
+        view_root_uv=view_uv.astype(np.float32), view_root_z=view_z.astype(np.float32), turn=turn,
         clip=clip, sources=[corpus.sources[i] for i in clip],
         kp2d=kp.astype(np.float32),  # the noisy pixel keypoints + confidence the input was made from
     )

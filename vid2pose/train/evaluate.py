@@ -95,7 +95,8 @@ def predict(model: torch.nn.Module, inp: np.ndarray, flip: bool = True, batch: i
 def evaluate_batch(model: torch.nn.Module, batch: dict, flip: bool = True) -> dict:
     """Per-window metrics (mm) of a batch from ``data.make_batch``."""
     pred = predict(model, batch["input"], flip=flip)
-    P = model_to_metres(pred, batch["s"], batch["f"], batch["c"], batch["root_uv"], batch["root_z"])
+    P = model_to_metres(pred, batch["s"], batch["f"], batch["c"], batch["view_root_uv"], batch["view_root_z"])
+    P = np.einsum("btjk,bkl->btjl", P, batch["turn"])  # from the lifted view back to the camera (x R)
     return window_scores(P, batch["gt_cam"].astype(np.float64))
 
 
