@@ -33,13 +33,19 @@ _TRUNK = ((0, 8), (8, 10))  # pelvis-thorax, thorax-head top: straight, not thro
 DEFAULT_FOV_DEG = 60.0
 
 
+def _chain_bones(pose: np.ndarray) -> np.ndarray:
+    """(F, 6) lengths of the chain's bones (``_LEGS`` then ``_TRUNK``) in a (F, 17, 3) sequence."""
+    return np.stack([np.linalg.norm(pose[:, a] - pose[:, b], axis=-1) for a, b in _LEGS + _TRUNK], -1)
+
+
+def _chain(bones: np.ndarray) -> np.ndarray:
+    """(..., 6) chain bone lengths -> the ankle-to-head-top chain (the two legs averaged)."""
+    return bones[..., :4].sum(-1) / 2 + bones[..., 4:].sum(-1)
+
+
 def chain_length(pose: np.ndarray) -> float:
     """Median-bone length of the ankle-to-head-top chain of a (F, 17, 3) sequence."""
-    def med(a, b):
-        return float(np.median(np.linalg.norm(pose[:, a] - pose[:, b], axis=-1)))
-
-    leg = (med(*_LEGS[0]) + med(*_LEGS[1]) + med(*_LEGS[2]) + med(*_LEGS[3])) / 2
-    return leg + sum(med(a, b) for a, b in _TRUNK)
+    return float(_chain(np.median(_chain_bones(pose), 0)))
 
 
 def standing_height(pose: np.ndarray) -> float:
@@ -64,12 +70,7 @@ def metric_scales(pose: np.ndarray, height: float, window: int = 61) -> np.ndarr
     into metres for a person ``height`` m tall: the chain of ``chain_length`` from the bones' running
     medians over ``window`` frames, so the factor follows the person's distance but not single-frame
     errors. Frames whose chain cannot be measured take the nearest measured factor; 0 if none can."""
-    def bone(a, b):
-        return np.linalg.norm(pose[:, a] - pose[:, b], axis=-1)
-
-    bones = np.stack([bone(a, b) for a, b in _LEGS + _TRUNK], -1)  # (F, 6)
-    med = _running_median(bones, window)
-    chain = med[:, :4].sum(-1) / 2 + med[:, 4:].sum(-1)
+    chain = _chain(_running_median(_chain_bones(pose), window))
     good = np.isfinite(chain) & (chain > 1e-9)
     if not good.any():
         return np.zeros(len(pose))
