@@ -8,7 +8,7 @@ import numpy as np
 from vid2pose.lift.confidence import lifter_confidence
 from vid2pose.lift.loading import LoadedLifter
 from vid2pose.lift.metric import default_focal, metric_scales, root_trajectory
-from vid2pose.lift.sequence import LiftOptions, dense_track, lift_sequence
+from vid2pose.lift.sequence import LiftOptions, dense_track, lift_sequence, recentres
 from vid2pose.lift.swaps import repair_limb_swaps
 from vid2pose.types import Track, VideoMeta
 
@@ -65,7 +65,7 @@ def lift_info(lifter: LoadedLifter, settings: LiftSettings, meta: VideoMeta) -> 
             "focal_assumed": settings.focal is None,
             "flip": bool(lifter.spec.flip if opts.flip is None else opts.flip),
             "swap_repair": bool(settings.repair_swaps),
-            "recentred": bool(opts.recentre and lifter.spec.norm == "box"),
+            "recentred": recentres(lifter, opts),
             "lifter_fps": lifter.spec.fps, "clip_len": lifter.spec.clip_len}
 
 

@@ -2,8 +2,8 @@
 
 A track is made dense (gaps interpolated and flagged), resampled to the lifter's
 frame rate, cut into windows of the lifter's clip length T that overlap by three quarters,
-normalised, lifted in batches (with flip averaging), mapped back to 2.5D pixels
-and blended with linear cross-fades, so window borders show no jump.
+normalised, lifted in batches (with flip averaging), mapped back to pixels (camera space
+at the person's depth when the focal length is given, 2.5D otherwise) and blended with linear cross-fades, so window borders show no jump.
 
 Recentring (lifters with "box" normalisation, when the camera's focal length is known or assumed).
 A box-normalised window tells the network nothing about where the person is in the frame, and it
@@ -108,6 +108,11 @@ def _fit_short(kp: np.ndarray, T: int, policy: str) -> tuple[np.ndarray, np.ndar
     raise ValueError(f"unknown short-clip policy {policy!r}")
 
 
+def recentres(lifter: LoadedLifter, opts: LiftOptions) -> bool:
+    """Whether windows are seen through the aimed virtual camera (box-normalised lifters, unless turned off)."""
+    return opts.recentre and lifter.spec.norm == "box"
+
+
 def aim_point(box) -> tuple[float, float]:
     """Where the virtual camera looks, in pixels, for a window's keypoint box (``normalize.Norm``)."""
     return box.x0 + box.s / 2, box.y0 + box.s * (0.5 - AIM_ABOVE_BOX_CENTRE)
@@ -144,15 +149,15 @@ def back_project(uvd: np.ndarray, focal: float, cx: float, cy: float, turn: np.n
     Each joint is put on its own ray at its own depth (Z_j = Z_root (1 + d_j / f)): reading the
     pixel offsets as metric offsets instead makes the near limbs of a close person too long (measured
     on the held-out performers' spans as `run` lifts them, without recentring: P-MPJPE 31.9 mm this
-    way, 36.1 mm the other). ``turn``: the
-    virtual camera's rotation the 2.5D was seen through (``aim_rotation``), undone here.
+    way, 36.1 mm the other). ``turn``: the virtual camera's rotation the 2.5D was seen through
+    (``aim_rotation``), undone here.
     """
     z = np.maximum(1 + uvd[..., 2] / focal, 0.05)  # depth in units of the root's depth
     P = np.stack([(uvd[..., 0] - cx) / focal * z, (uvd[..., 1] - cy) / focal * z, z], -1)
     if turn is not None:  # x_cam = R^T x_virtual: rows times R
         P = P @ np.asarray(turn, P.dtype)
     root = P[..., :1, :]
-    return ((P - root) * (focal / root[..., 2:3])).astype(np.float32)
+    return (P - root) * (focal / root[..., 2:3])
 
 
 def _at_root(uvd: np.ndarray, root_uv: np.ndarray) -> np.ndarray:
@@ -187,7 +192,7 @@ def lift_sequence(kp: np.ndarray, fps: float, width: int, height: int, lifter: L
         starts = window_starts(n, T, opts.hops or spec.hops)
         clips = [x[s:s + T] for s in starts]
         maps = None
-    recentre = opts.recentre and focal is not None and spec.norm == "box"
+    recentre = focal is not None and recentres(lifter, opts)
     cx, cy = centre if centre is not None else (width / 2, height / 2)
     inputs, norms, turns, roots = [], [], [], []
     for c in clips:

@@ -19,23 +19,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vid2pose.lift.sequence import back_project
 from vid2pose.models.flip import flip_average
 
 
 def model_to_metres(pred: np.ndarray, s: np.ndarray, f: np.ndarray, c: np.ndarray, root_uv: np.ndarray,
                     root_z: np.ndarray) -> np.ndarray:
-    """(B, T, 17, 3) model units -> root-relative camera-space metres (B, T, 17, 3)."""
-    k = (s / 2).reshape(-1, 1, 1)
-    rel_uv = pred[..., :2] * k[..., None]
-    d_px = pred[..., 2] * k
-    fB = f.reshape(-1, 1, 1)
-    Z = root_z[..., None] * (1 + d_px / fB)
-    u = root_uv[:, :, None, 0] + rel_uv[..., 0]
-    v = root_uv[:, :, None, 1] + rel_uv[..., 1]
-    X = (u - c[:, None, None, 0]) * Z / fB
-    Y = (v - c[:, None, None, 1]) * Z / fB
-    P = np.stack([X, Y, Z], -1)
-    return P - P[..., 0:1, :]
+    """(B, T, 17, 3) model units -> root-relative camera-space metres (B, T, 17, 3): the read-out
+    `vid2pose run` uses (``lift.sequence.back_project``), with the true root position and depth."""
+    uvd = pred * (s / 2).reshape(-1, 1, 1, 1)
+    uvd[..., :2] += root_uv[:, :, None] - uvd[..., :1, :2]
+    return np.stack([back_project(w, fb, cb[0], cb[1]) * (rz / fb)[:, None, None]
+                     for w, fb, cb, rz in zip(uvd, f, c, root_z)])
 
 
 def mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -186,7 +181,6 @@ def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 
         # as `run` reads it (vid2pose.lift.lifting): root-relative camera-space pixels at the root's
         # depth, so metres = pixels * depth / focal (here with the true depth: the scale is not scored)
         P = y[None].astype(np.float64) * (b["root_z"][..., None, None] / b["f"][:, None, None, None])
-        P = P - P[..., :1, :]
         for k, v in window_scores(P, b["gt_cam"].astype(np.float64)).items():
             acc[k].append(v)
         sources.append(b["sources"][0])
