@@ -363,3 +363,44 @@ def test_the_shipped_weights_config_file_gives_their_training_config():
     stored, now = dict(t["config"]), _plain(load_config(root / t["config_file"]))
     stored.pop("eval"), now.pop("eval")
     assert stored == now
+
+
+def test_limb_bias_moves_shoulders_and_ankles_as_configured():
+    from vid2pose.train.noise import NOISE_DEFAULTS, limb_bias
+
+    rng = np.random.default_rng(0)
+    joints = np.repeat(np.asarray(REST, np.float64)[None, None], 9, 1)  # (1, 9, 17, 3), arms hanging
+    assert limb_bias(rng, joints, dict(NOISE_DEFAULTS)) == {}  # nothing configured: nothing drawn
+    assert rng.bit_generator.state == np.random.default_rng(0).bit_generator.state
+    cfg = dict(NOISE_DEFAULTS, shoulder_up=(0.03, 0.03), shoulder_out=(-0.01, -0.01), shoulder_in_raised=0.05,
+               ankle_up=(0.02, 0.02))
+    out = limb_bias(rng, joints, cfg)
+    up = joints[0, :, 8] - joints[0, :, 0]
+    up /= np.linalg.norm(up, axis=-1, keepdims=True)
+    for sho in (11, 14):
+        d = out[sho][0] - joints[0, :, sho]
+        np.testing.assert_allclose(np.sum(d * up, -1), 0.03, atol=1e-6)  # up the torso
+        lat = joints[0, :, sho] - joints[0, :, 8]
+        assert (np.sum(d * lat, -1) < 0).all()  # inwards
+    for ank, knee in ((6, 5), (3, 2)):
+        d = out[ank][0] - joints[0, :, ank]
+        np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 0.02, atol=1e-6)
+        assert (np.sum(d * (joints[0, :, knee] - joints[0, :, ank]), -1) > 0).all()  # towards the knee
+    raised = joints.copy()  # left upper arm straight up: the extra inward shift applies in full
+    raised[0, :, 12] = raised[0, :, 11] + 0.3 * up
+    d_raised = limb_bias(np.random.default_rng(1), raised, cfg)[11][0] - joints[0, :, 11]
+    d_down = limb_bias(np.random.default_rng(1), joints, cfg)[11][0] - joints[0, :, 11]
+    np.testing.assert_allclose(np.linalg.norm(d_raised - d_down, axis=-1), 0.05, atol=1e-6)
+
+
+def test_make_batch_with_limb_bias_shifts_the_2d_shoulders():
+    corpus = synthetic_corpus()
+    quiet = {"disable": False, "white_sigma": 0.0, "smooth_sigma": 0.0, "bias_sigma": 0.0, "outlier_scale": 0.0,
+             "limb_swap_p": 0.0, "body_swap_p": 0.0, "drop_p": 0.0, "hip_up": (0.0, 0.0), "hip_out": (0.0, 0.0)}
+    plain = make_batch(np.random.default_rng(3), corpus, 4, 9, {"noise": quiet})
+    biased = make_batch(np.random.default_rng(3), corpus, 4, 9, {"noise": dict(quiet, shoulder_up=(0.05, 0.05))})
+    assert np.allclose(plain["target"], biased["target"])  # the targets stay the joint centres
+    sho, rest = [11, 14], [2, 3, 5, 6, 12, 13, 15, 16]
+    # image y points down: the 2D shoulders move up (smaller y), the other limb joints stay
+    assert (biased["kp2d"][:, :, sho, 1] < plain["kp2d"][:, :, sho, 1] - 1e-3).all()
+    np.testing.assert_allclose(biased["kp2d"][:, :, rest, :2], plain["kp2d"][:, :, rest, :2], atol=1e-4)

@@ -10,7 +10,7 @@ Per window (``make_batch``, vectorised over the batch):
    mirroring (x -> -x, left <-> right); thorax and spine set again by the shared rule
    (``vid2pose.skeletons.canonical_torso``);
 3. a virtual camera (``cameras.py``); projection of the joints, the face points and the
-   BlazePose-biased hips (``noise.hip_bias``) to COCO-17 pixels;
+   BlazePose-biased hips, shoulders and ankles (``noise.hip_bias``, ``noise.limb_bias``) to COCO-17 pixels;
 4. the 2D noise model (``noise.py``), then the project's COCO-17 -> H36M converter
    (``vid2pose.skeletons.coco17_to_h36m``): the lifter sees what inference gives it;
 5. the shared normalisation (``vid2pose.lift.normalize``): ``normalize_window(kp, "box")``
@@ -260,11 +260,13 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
     joints = X[:, :, :17]
     cam = cams.sample_cameras(rng, joints, cfg.get("camera"))
     hipL, hipR = noise_mod.hip_bias(rng, joints, ncfg)
-    allpts = np.concatenate([X, hipL[:, :, None], hipR[:, :, None]], 2)  # (B, T, 24, 3)
-    Xc = cam.to_camera(allpts)
+    biased = noise_mod.limb_bias(rng, joints, ncfg)  # shoulders, ankles ({} when the config has none)
+    extra = [biased.get(j, joints[:, :, j]) for j in (11, 14, 6, 3)]
+    allpts = np.concatenate([X, hipL[:, :, None], hipR[:, :, None]] + [e[:, :, None] for e in extra], 2)
+    Xc = cam.to_camera(allpts)  # (B, T, 28, 3)
     uv = cam.project(Xc)
-    # COCO-17 from the projections (face points 17..21, biased hips 22, 23)
-    coco_idx = [17, 18, 19, 20, 21, 11, 14, 12, 15, 13, 16, 22, 23, 5, 2, 6, 3]
+    # COCO-17 from the projections (face points 17..21, biased hips 22, 23, shoulders 24, 25, ankles 26, 27)
+    coco_idx = [17, 18, 19, 20, 21, 24, 25, 12, 15, 13, 16, 22, 23, 5, 2, 26, 27]
     coco = uv[:, :, coco_idx]
     f = cam.K[:, 0, 0]
     stature = np.linalg.norm(joints[:, :, 10] - joints[:, :, 3], axis=-1).max(1) + 0.08

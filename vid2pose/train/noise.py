@@ -41,6 +41,14 @@ NOISE_DEFAULTS = dict(
     drop_p=0.015,            # per keypoint and frame: start of a dropped episode (conf ~0)
     hip_up=(0.015, 0.06),    # metres: BlazePose hips higher than the joint centres ...
     hip_out=(0.0, 0.04),     # ... and wider (applied in 3D by hip_bias)
+    # BlazePose's shoulders and ankles against the joint centres (``limb_bias``, metres; (0, 0): none).
+    # Measured on rendered clips (benchmarks/accuracy.py, scripts/fit_noise.py): shoulders 2-3 cm
+    # up the torso and slightly inwards, and further inwards once the arm is raised overhead (the
+    # landmark follows the skin); ankles 2 cm up the shin.
+    shoulder_up=(0.0, 0.0),
+    shoulder_out=(0.0, 0.0),
+    shoulder_in_raised=0.0,  # extra inward shift with the upper arm >= 140 degrees from hanging
+    ankle_up=(0.0, 0.0),
     disable=False,
 )
 
@@ -61,6 +69,37 @@ def hip_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> tuple[n
         lat /= np.maximum(np.linalg.norm(lat, axis=-1, keepdims=True), 1e-6)
         out.append(joints[:, :, j] + a_up * up + a_out * lat)
     return out[0], out[1]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
+
+
+def limb_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> dict[int, np.ndarray]:
+    """Biased 3D shoulders and ankles {H36M index: (B, T, 3)} (BlazePose's landmarks sit off the joint
+    centres): shoulders ``a_up`` along pelvis -> thorax and ``a_out`` along thorax -> shoulder (one draw
+    per window and side), minus ``shoulder_in_raised`` x (0 at 100, 1 from 140 degrees of the upper
+    arm from hanging) outwards; ankles ``ankle_up`` along ankle -> knee. Returns {} when all are zero,
+    without drawing (older configs keep their random streams)."""
+    B = joints.shape[0]
+    if cfg.get("disable") or not any(np.any(np.asarray(cfg.get(k, 0.0)) != 0)
+                                     for k in ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up")):
+        return {}
+    out = {}
+    up = _unit(joints[:, :, 8] - joints[:, :, 0])
+    for sho, elb in ((11, 12), (14, 15)):
+        lat = joints[:, :, sho] - joints[:, :, 8]
+        lat = _unit(lat - np.sum(lat * up, -1, keepdims=True) * up)
+        a_up = rng.uniform(*cfg["shoulder_up"], B)[:, None, None]
+        a_out = rng.uniform(*cfg["shoulder_out"], B)[:, None, None]
+        arm = _unit(joints[:, :, elb] - joints[:, :, sho])
+        raised = np.degrees(np.arccos(np.clip(np.sum(arm * -up, -1, keepdims=True), -1.0, 1.0)))
+        a_out = a_out - cfg["shoulder_in_raised"] * np.clip((raised - 100.0) / 40.0, 0.0, 1.0)
+        out[sho] = joints[:, :, sho] + a_up * up + a_out * lat
+    for ank, knee in ((6, 5), (3, 2)):
+        a = rng.uniform(*cfg["ankle_up"], B)[:, None, None]
+        out[ank] = joints[:, :, ank] + a * _unit(joints[:, :, knee] - joints[:, :, ank])
+    return out
 
 
 def _episodes(rng: np.random.Generator, shape: tuple, p_start: np.ndarray, mean_len: float) -> np.ndarray:
