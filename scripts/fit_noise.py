@@ -48,25 +48,56 @@ def projector(true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray):
     return lambda p: focal[:, None] * p[:, :2] / p[:, 2:3] + centre
 
 
-def hip_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray):
-    """Per frame and hip: BlazePose's hip minus the joint centre as a 3D offset a * up + b * out, the basis
-    of ``noise.hip_bias`` (up: pelvis -> thorax, out: pelvis -> hip, unit vectors, metres), solved from
-    the 2D offset through the projection's Jacobian. Frames where the two directions project badly
-    (foreshortened, nearly parallel in the image) are left out."""
+def offsets_2d(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray, j: int,
+               a3d: np.ndarray, b3d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: joint ``j`` of BlazePose minus the joint centre as a 3D offset a * a3d + b * b3d (unit
+    vectors (F, 3), metres), solved from the 2D offset through the projection's Jacobian. Frames where
+    the two directions project badly (foreshortened, nearly parallel in the image) are left out:
+    returns (a, b, the mask of frames kept)."""
     proj = projector(true2d, true3d, focal)
+    eps = 0.01
+    J = np.stack([(proj(true3d[:, j] + eps * a3d) - proj(true3d[:, j])) / eps,
+                  (proj(true3d[:, j] + eps * b3d) - proj(true3d[:, j])) / eps], -1)  # (F, 2, 2) px/m
+    sv = np.linalg.svd(J, compute_uv=False)
+    ok = sv[:, 1] > 0.5 * sv[:, 0]
+    ab = np.linalg.solve(J[ok], (pred[ok, j] - true2d[ok, j])[..., None])[..., 0]
+    return ab[:, 0], ab[:, 1], ok
+
+
+def hip_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray):
+    """Per frame and hip: BlazePose's hip minus the joint centre as a * up + b * out, the basis of
+    ``noise.hip_bias`` (up: pelvis -> thorax, out: pelvis -> hip)."""
     up3d = unit(true3d[:, 8] - true3d[:, 0])
-    ups, outs = [], []
-    for j in (4, 1):
-        out3d = unit(true3d[:, j] - true3d[:, 0])
-        eps = 0.01
-        J = np.stack([(proj(true3d[:, j] + eps * up3d) - proj(true3d[:, j])) / eps,
-                      (proj(true3d[:, j] + eps * out3d) - proj(true3d[:, j])) / eps], -1)  # (F, 2, 2) px/m
-        sv = np.linalg.svd(J, compute_uv=False)
-        ok = sv[:, 1] > 0.5 * sv[:, 0]
-        ab = np.linalg.solve(J[ok], (pred[ok, j] - true2d[ok, j])[..., None])[..., 0]
-        ups.append(ab[:, 0])
-        outs.append(ab[:, 1])
-    return np.concatenate(ups), np.concatenate(outs)
+    ab = [offsets_2d(pred, true2d, true3d, focal, j, up3d, unit(true3d[:, j] - true3d[:, 0]))[:2] for j in (4, 1)]
+    return np.concatenate([a for a, _ in ab]), np.concatenate([b for _, b in ab])
+
+
+def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray) -> dict:
+    """The ``noise.limb_bias`` parameters: shoulders as a * up + b * out (up: pelvis -> thorax, out:
+    thorax -> shoulder square to it) with the upper arm within 60 degrees of hanging (IQR of a and b),
+    the extra inward shift with it raised past 130 degrees (difference of the medians of b); ankles
+    as a * (ankle -> knee) + b * (the body's forward direction) (IQR of a)."""
+    up = unit(true3d[:, 8] - true3d[:, 0])
+    ups, outs, raised_outs = [], [], []
+    for sho, elb in ((11, 12), (14, 15)):
+        lat = true3d[:, sho] - true3d[:, 8]
+        lat = unit(lat - np.sum(lat * up, -1, keepdims=True) * up)
+        arm = unit(true3d[:, elb] - true3d[:, sho])
+        lift = np.degrees(np.arccos(np.clip(np.sum(arm * -up, -1), -1.0, 1.0)))
+        a, b, ok = offsets_2d(pred, true2d, true3d, focal, sho, up, lat)
+        down, high = lift[ok] < 60, lift[ok] > 130
+        ups.append(a[down])
+        outs.append(b[down])
+        raised_outs.append(b[high])
+    left = unit(true3d[:, 4] - true3d[:, 1])
+    fwd = unit(np.cross(up, left))
+    ankle = [offsets_2d(pred, true2d, true3d, focal, ank, unit(true3d[:, knee] - true3d[:, ank]), fwd)[0]
+             for ank, knee in ((6, 5), (3, 2))]
+    iqr = lambda v: [round(float(x), 4) for x in np.percentile(np.concatenate(v), [25, 75])]  # noqa: E731
+    down_out, high_out = np.concatenate(outs), np.concatenate(raised_outs)
+    in_raised = float(np.median(down_out) - np.median(high_out)) if len(high_out) >= 20 else 0.0
+    return {"shoulder_up": iqr(ups), "shoulder_out": iqr(outs), "shoulder_in_raised": round(max(in_raised, 0.0), 4),
+            "ankle_up": iqr(ankle), "frames": (len(down_out), len(high_out))}
 
 
 def sample_p90(windows2d: np.ndarray, h: np.ndarray, cfg: dict, seeds: int = 8) -> float:
@@ -94,6 +125,11 @@ def main(argv=None) -> int:
     print(f"hip offset, m: up median {np.median(ups):.3f} (IQR {hip_up}); out median {np.median(outs):.3f} "
           f"(IQR {hip_out}; {len(outs)} hip views solvable)   model before: up {NOISE_DEFAULTS['hip_up']}, "
           f"out {NOISE_DEFAULTS['hip_out']}")
+
+    limbs = limb_offsets(pred, true2d, true3d, focal)
+    print(f"shoulder offset, m (arm within 60 degrees of hanging, {limbs['frames'][0]} views): up IQR "
+          f"{limbs['shoulder_up']}, out IQR {limbs['shoulder_out']}; further inwards with the arm raised past 130 "
+          f"degrees ({limbs['frames'][1]} views): {limbs['shoulder_in_raised']}; ankle up the shin IQR {limbs['ankle_up']}")
 
     # limb jitter per joint; the hips without their systematic offset (modelled by hip_up/hip_out)
     err = pred - true2d
@@ -146,6 +182,7 @@ def main(argv=None) -> int:
         f"  hip_out: [{hip_out[0]}, {hip_out[1]}]",
         f"  joint_scale: [{', '.join(f'{x:g}' for x in scale)}]",
         f"  outlier_scale: {outlier_scale}",
+        *(f"  {k}: {limbs[k]}" for k in ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up")),
     ]
     atomic.write_text(args.out, "\n".join(lines) + "\n")
     print(f"wrote {args.out}")
