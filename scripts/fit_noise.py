@@ -8,8 +8,10 @@ What comes from where:
 
 * Rendered clips (``bench2d.npz``: the default 2D stage's keypoints next to the exact truth of the
   rendered body) measure what real video cannot: the *systematic* offset of BlazePose's hip keypoints
-  from the hip joint centres (``hip_up``, ``hip_out``, in metres) and which limb joints are noisier than
-  others (``joint_scale`` of the 12 limb keypoints, relative, at the old mean level).
+  from the hip joint centres (``hip_up``, ``hip_out``, in metres), of its shoulders (up the torso, and
+  inwards once the arm is raised overhead) and ankles (up the shin) (``shoulder_*``, ``ankle_up``), and
+  which limb joints are noisier than others (``joint_scale`` of the 12 limb keypoints, relative, at
+  the old mean level).
 * Real video (shared/research/mediapipe_2d_noise.md: 90th percentile of the keypoint error 54.3 px at a
   person height of 747 px) anchors the tail (``outlier_scale``). Rendered clips are cleaner than real
   video (no blur, clothes or clutter), so their tail is not used.
@@ -91,9 +93,17 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
         raised_outs.append(b[high])
     left = unit(true3d[:, 4] - true3d[:, 1])
     fwd = unit(np.cross(up, left))
-    ankle = [offsets_2d(pred, true2d, true3d, focal, ank, unit(true3d[:, knee] - true3d[:, ank]), fwd)[0]
-             for ank, knee in ((6, 5), (3, 2))]
-    iqr = lambda v: [round(float(x), 4) for x in np.percentile(np.concatenate(v), [25, 75])]  # noqa: E731
+    ankle = []
+    for ank, knee in ((6, 5), (3, 2)):
+        shin = unit(true3d[:, knee] - true3d[:, ank])
+        # the second direction: sideways where the body faces the camera, forwards where it is side-on
+        for other in (left, fwd):
+            ankle.append(offsets_2d(pred, true2d, true3d, focal, ank, shin, other)[0])
+
+    def iqr(v: list) -> list:
+        v = np.concatenate(v)
+        return [round(float(x), 4) for x in np.percentile(v, [25, 75])] if len(v) else [0.0, 0.0]
+
     down_out, high_out = np.concatenate(outs), np.concatenate(raised_outs)
     in_raised = float(np.median(down_out) - np.median(high_out)) if len(high_out) >= 20 else 0.0
     return {"shoulder_up": iqr(ups), "shoulder_out": iqr(outs), "shoulder_in_raised": round(max(in_raised, 0.0), 4),

@@ -1,4 +1,4 @@
-"""scripts/fit_noise.py recovers a known hip offset from 2D keypoints against their truth."""
+"""scripts/fit_noise.py recovers known hip, shoulder and ankle offsets from 2D keypoints against their truth."""
 import importlib.util
 from pathlib import Path
 
@@ -22,7 +22,7 @@ def project(p, f=1000.0, c=(640.0, 360.0)):
     return p[..., :2] / p[..., 2:3] * f + np.asarray(c)
 
 
-def test_fit_recovers_hip_offset_and_writes_a_config(tmp_path):
+def test_fit_recovers_offsets_and_writes_a_config(tmp_path):
     true3d = world_to_camera(walk(108))
     up = true3d[:, 8] - true3d[:, 0]
     up /= np.linalg.norm(up, axis=-1, keepdims=True)
@@ -31,6 +31,10 @@ def test_fit_recovers_hip_offset_and_writes_a_config(tmp_path):
         lat = true3d[:, j] - true3d[:, 0]
         lat /= np.linalg.norm(lat, axis=-1, keepdims=True)
         moved[:, j] += 0.02 * up - 0.01 * lat
+    moved[:, [11, 14]] += 0.015 * up[:, None]  # its shoulders 1.5 cm up the torso
+    for ank, knee in ((3, 2), (6, 5)):  # its ankles 2 cm up the shin
+        shin = true3d[:, knee] - true3d[:, ank]
+        moved[:, ank] += 0.02 * shin / np.linalg.norm(shin, axis=-1, keepdims=True)
     rng = np.random.default_rng(0)
     true2d = project(true3d)
     pred2d = project(moved) + rng.normal(0, 0.5, true2d.shape)
@@ -46,6 +50,10 @@ def test_fit_recovers_hip_offset_and_writes_a_config(tmp_path):
     noise = cfg["noise"]
     assert 0.015 < noise["hip_up"][0] <= noise["hip_up"][1] < 0.025
     assert -0.015 < noise["hip_out"][0] <= noise["hip_out"][1] < -0.005
+    assert 0.01 < noise["shoulder_up"][0] <= noise["shoulder_up"][1] < 0.02
+    assert -0.005 < noise["shoulder_out"][0] <= noise["shoulder_out"][1] < 0.005
+    assert noise["shoulder_in_raised"] == 0.0  # the walk never raises an arm: nothing measured, nothing added
+    assert 0.015 < noise["ankle_up"][0] <= noise["ankle_up"][1] < 0.025
     assert len(noise["joint_scale"]) == 17 and all(s > 0 for s in noise["joint_scale"])
     assert 0.1 < noise["outlier_scale"] < 2.0
     # the fitted section is a valid override of the noise model
