@@ -57,10 +57,17 @@ def _evaluate(model, cfg: dict, val, console) -> tuple[dict, dict]:
     windows = evaluate_corpus(model, val, cfg["clip_len"], cfg, seed=seed, flip=bool(e.get("flip", True)),
                               max_per_clip=e.get("max_per_clip"), draws=draws)
     t1 = time.time()
-    as_run = evaluate_sequences(_as_lifter(model, cfg), val, cfg, seed=seed, span=int(e.get("span", 90)),
+    as_run = evaluate_sequences(_as_lifter(model, cfg), val, cfg, seed=seed, span=_eval_span(cfg),
                                 max_per_clip=e.get("spans_per_clip"), draws=draws)
     console.log(f"evaluation took {t1 - t0:.0f} s (windows) + {time.time() - t1:.0f} s (spans as run)")
     return windows, as_run
+
+
+def _eval_span(cfg: dict) -> int:
+    """Frames per held-out span lifted as `run` lifts (the config's, else the training defaults')."""
+    from vid2pose.train.train import DEFAULTS
+
+    return int(cfg.get("eval", {}).get("span", DEFAULTS["eval"]["span"]))
 
 
 def _as_lifter(model, cfg: dict):
@@ -77,8 +84,7 @@ def _as_lifter(model, cfg: dict):
 
 
 def _as_run_title(cfg: dict) -> str:
-    span = int(cfg.get("eval", {}).get("span", 90))
-    return (f"spans of {span} frames lifted as `vid2pose run` does (overlapping windows, blended), "
+    return (f"spans of {_eval_span(cfg)} frames lifted as `vid2pose run` does (overlapping windows, blended), "
             "held-out performers, noise model")
 
 
@@ -288,7 +294,7 @@ def model_card(out: Path, sha: str, cfg: dict, s: dict) -> str:
     as_run = s.get("metrics_as_run_mm") or {}
     e = cfg.get("eval", {})
     as_run_txt = "" if not as_run else f"""
-Spans of {e.get('span', 90)} frames lifted as `vid2pose run` lifts a track (up to {e.get('spans_per_clip')} spans per clip, each
+Spans of {_eval_span(cfg)} frames lifted as `vid2pose run` lifts a track (up to {e.get('spans_per_clip')} spans per clip, each
 seen through {e.get('draws', 1)} camera and noise draws): every frame is the blend of the overlapping windows that
 see it, so this is the accuracy `vid2pose run` gives from 2D with the noise model's errors.
 
