@@ -78,7 +78,8 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
     """The ``noise.limb_bias`` parameters: shoulders as a * up + b * out (up: pelvis -> thorax, out:
     thorax -> shoulder square to it) with the upper arm within 60 degrees of hanging (IQR of a and b),
     the extra inward shift with it raised past 130 degrees (difference of the medians of b); ankles
-    as a * (ankle -> knee) + b * (the body's forward direction) (IQR of a)."""
+    as a * (ankle -> knee) + b * (the body's left or forward direction, whichever the view shows) (IQR
+    of a)."""
     up = unit(true3d[:, 8] - true3d[:, 0])
     ups, outs, raised_outs = [], [], []
     for sho, elb in ((11, 12), (14, 15)):
