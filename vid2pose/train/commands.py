@@ -65,9 +65,7 @@ def _evaluate(model, cfg: dict, val, console) -> tuple[dict, dict]:
 
 def _eval_span(cfg: dict) -> int:
     """Frames per held-out span lifted as `run` lifts (the config's, else the training defaults')."""
-    from vid2pose.train.train import DEFAULTS
-
-    return int(cfg.get("eval", {}).get("span", DEFAULTS["eval"]["span"]))
+    return int(cfg.get("eval", {}).get("span", tr.DEFAULTS["eval"]["span"]))
 
 
 def _as_lifter(model, cfg: dict):

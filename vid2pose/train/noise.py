@@ -53,26 +53,24 @@ NOISE_DEFAULTS = dict(
 )
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
+
+
 def hip_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
     """Biased 3D hip positions (B, T, 2, 3) for (left, right) hip: up along the torso and outwards."""
     B = joints.shape[0]
     pelvis, thorax = joints[:, :, 0], joints[:, :, 8]
-    up = thorax - pelvis
-    up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-6)
+    up = _unit(thorax - pelvis)
     out = []
     if cfg.get("disable"):
         return joints[:, :, 4], joints[:, :, 1]
     a_up = rng.uniform(*cfg["hip_up"], B)[:, None, None]
     a_out = rng.uniform(*cfg["hip_out"], B)[:, None, None]
     for j in (4, 1):
-        lat = joints[:, :, j] - pelvis
-        lat /= np.maximum(np.linalg.norm(lat, axis=-1, keepdims=True), 1e-6)
+        lat = _unit(joints[:, :, j] - pelvis)
         out.append(joints[:, :, j] + a_up * up + a_out * lat)
     return out[0], out[1]
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
 
 
 def limb_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> dict[int, np.ndarray]:
