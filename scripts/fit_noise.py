@@ -8,7 +8,7 @@ What comes from where:
 
 * Rendered clips (``bench2d.npz``: the default 2D stage's keypoints next to the exact truth of the
   rendered body) measure what real video cannot: the *systematic* offset of BlazePose's hip keypoints
-  from the hip joint centres (``hip_up``, ``hip_out``, in metres), of its shoulders (up the torso, and
+  from the hip joint centres (``hip_up``, ``hip_out``, ``hip_fwd``, in metres), of its shoulders (up the torso, and
   inwards once the arm is raised overhead) and ankles (up the shin) (``shoulder_*``, ``ankle_up``), and
   which limb joints are noisier than others (``joint_scale`` of the 12 limb keypoints, relative, at
   the old mean level).
@@ -74,6 +74,22 @@ def hip_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal:
     return np.concatenate([a for a, _ in ab]), np.concatenate([b for _, b in ab])
 
 
+def hip_forward_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray,
+                        out_median: float) -> np.ndarray:
+    """Per frame and hip: how far BlazePose's hip sits forwards (the way the body faces; metres), solved
+    as a * up + b * forward once the median outward offset is taken off. Only views that show the
+    forward direction (side-on ones) are solvable; there the outward direction is mostly depth."""
+    up = unit(true3d[:, 8] - true3d[:, 0])
+    forward = unit(np.cross(true3d[:, 4] - true3d[:, 1], up))  # as noise.hip_bias: (right -> left) x up
+    proj = projector(true2d, true3d, focal)
+    fwd = []
+    for j in (4, 1):
+        shifted = pred.copy()
+        shifted[:, j] -= proj(true3d[:, j] + out_median * unit(true3d[:, j] - true3d[:, 0])) - true2d[:, j]
+        fwd.append(offsets_2d(shifted, true2d, true3d, focal, j, up, forward)[1])
+    return np.concatenate(fwd)
+
+
 def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray) -> dict:
     """The ``noise.limb_bias`` parameters: shoulders as a * up + b * out (up: pelvis -> thorax, out:
     thorax -> shoulder square to it) with the upper arm within 60 degrees of hanging (IQR of a and b),
@@ -137,17 +153,23 @@ def main(argv=None) -> int:
           f"(IQR {hip_out}; {len(outs)} hip views solvable)   model before: up {NOISE_DEFAULTS['hip_up']}, "
           f"out {NOISE_DEFAULTS['hip_out']}")
 
+    fwds = hip_forward_offsets(pred, true2d, true3d, focal, float(np.median(outs)))
+    hip_fwd = tuple(round(float(x), 4) for x in np.percentile(fwds, [25, 75]))
+    print(f"hip offset forwards, m: median {np.median(fwds):.3f} (IQR {hip_fwd}; {len(fwds)} hip views solvable)")
+
     limbs = limb_offsets(pred, true2d, true3d, focal)
     print(f"shoulder offset, m (arm within 60 degrees of hanging, {limbs['frames'][0]} views): up IQR "
           f"{limbs['shoulder_up']}, out IQR {limbs['shoulder_out']}; further inwards with the arm raised past 130 "
           f"degrees ({limbs['frames'][1]} views): {limbs['shoulder_in_raised']}; ankle up the shin IQR {limbs['ankle_up']}")
 
-    # limb jitter per joint; the hips without their systematic offset (modelled by hip_up/hip_out)
+    # limb jitter per joint; the hips without their systematic offset (modelled by hip_up/hip_out/hip_fwd)
     err = pred - true2d
     proj = projector(true2d, true3d, focal)
     up3d = unit(true3d[:, 8] - true3d[:, 0])
+    fwd3d = unit(np.cross(true3d[:, 4] - true3d[:, 1], up3d))
     for j in (4, 1):
-        moved = true3d[:, j] + np.median(ups) * up3d + np.median(outs) * unit(true3d[:, j] - true3d[:, 0])
+        moved = (true3d[:, j] + np.median(ups) * up3d + np.median(outs) * unit(true3d[:, j] - true3d[:, 0])
+                 + np.median(fwds) * fwd3d)
         err[:, j] -= proj(moved) - true2d[:, j]
     med = {g: float(np.median(np.linalg.norm(err[:, list(js)], axis=-1) / h[:, None])) for g, js in LIMB_PAIRS.items()}
     old = np.asarray(NOISE_DEFAULTS["joint_scale"], np.float64)
@@ -191,6 +213,7 @@ def main(argv=None) -> int:
         "noise:",
         f"  hip_up: [{hip_up[0]}, {hip_up[1]}]",
         f"  hip_out: [{hip_out[0]}, {hip_out[1]}]",
+        f"  hip_fwd: [{hip_fwd[0]}, {hip_fwd[1]}]",
         f"  joint_scale: [{', '.join(f'{x:g}' for x in scale)}]",
         f"  outlier_scale: {outlier_scale}",
         *(f"  {k}: {limbs[k]}" for k in ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up")),

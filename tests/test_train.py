@@ -404,3 +404,23 @@ def test_make_batch_with_limb_bias_shifts_the_2d_shoulders():
     # image y points down: the 2D shoulders move up (smaller y), the other limb joints stay
     assert (biased["kp2d"][:, :, sho, 1] < plain["kp2d"][:, :, sho, 1] - 1e-3).all()
     np.testing.assert_allclose(biased["kp2d"][:, :, rest, :2], plain["kp2d"][:, :, rest, :2], atol=1e-4)
+
+
+def test_hip_fwd_moves_the_hips_the_way_the_body_faces():
+    from vid2pose.train.noise import NOISE_DEFAULTS, hip_bias
+
+    # camera axes (x right, y down, z away): a body facing the camera has its left hip at +x, the
+    # thorax above (-y) the pelvis, and faces -z
+    joints = np.zeros((1, 5, 17, 3))
+    joints[..., 4, 0], joints[..., 1, 0], joints[..., 8, 1] = 0.1, -0.1, -0.5
+    joints[..., 2] += 3.0
+    quiet = dict(NOISE_DEFAULTS, hip_up=(0.0, 0.0), hip_out=(0.0, 0.0))
+    rng = np.random.default_rng(0)
+    left, right = hip_bias(rng, joints, quiet)  # hip_fwd unset: no shift, and no draw for it
+    np.testing.assert_allclose(left, joints[:, :, 4])
+    plain = np.random.default_rng(0)
+    plain.uniform(0, 1, 1), plain.uniform(0, 1, 1)
+    assert rng.bit_generator.state == plain.bit_generator.state
+    left, right = hip_bias(np.random.default_rng(0), joints, dict(quiet, hip_fwd=(0.02, 0.02)))
+    for moved, j in ((left, 4), (right, 1)):
+        np.testing.assert_allclose(moved - joints[:, :, j], np.broadcast_to([0.0, 0.0, -0.02], moved.shape), atol=1e-9)

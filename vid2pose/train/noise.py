@@ -41,6 +41,7 @@ NOISE_DEFAULTS = dict(
     drop_p=0.015,            # per keypoint and frame: start of a dropped episode (conf ~0)
     hip_up=(0.015, 0.06),    # metres: BlazePose hips higher than the joint centres ...
     hip_out=(0.0, 0.04),     # ... and wider (applied in 3D by hip_bias)
+    hip_fwd=(0.0, 0.0),      # ... and forwards, the way the body faces ((0, 0): none, nothing drawn)
     # BlazePose's shoulders and ankles against the joint centres (``limb_bias``, metres; (0, 0): none).
     # Measured on rendered clips (benchmarks/accuracy.py, scripts/fit_noise.py): shoulders 1-3 cm
     # up the torso (sideways within +-0.7 cm) with the arm hanging, 2 cm inwards once it is raised
@@ -58,7 +59,9 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def hip_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Biased 3D hip positions (B, T, 2, 3) for (left, right) hip: up along the torso and outwards."""
+    """Biased 3D hip positions (B, T, 2, 3) for (left, right) hip: up along the torso, outwards and
+    (with ``hip_fwd`` set) forwards, the way the body faces. ``hip_fwd`` draws only when it is set, so
+    older configs keep their random streams."""
     B = joints.shape[0]
     pelvis, thorax = joints[:, :, 0], joints[:, :, 8]
     up = _unit(thorax - pelvis)
@@ -67,9 +70,13 @@ def hip_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> tuple[n
         return joints[:, :, 4], joints[:, :, 1]
     a_up = rng.uniform(*cfg["hip_up"], B)[:, None, None]
     a_out = rng.uniform(*cfg["hip_out"], B)[:, None, None]
+    shift = a_up * up
+    if np.any(np.asarray(cfg.get("hip_fwd", 0.0)) != 0):
+        forward = _unit(np.cross(joints[:, :, 4] - joints[:, :, 1], up))  # (right -> left) x up
+        shift = shift + rng.uniform(*cfg["hip_fwd"], B)[:, None, None] * forward
     for j in (4, 1):
         lat = _unit(joints[:, :, j] - pelvis)
-        out.append(joints[:, :, j] + a_up * up + a_out * lat)
+        out.append(joints[:, :, j] + shift + a_out * lat)
     return out[0], out[1]
 
 
