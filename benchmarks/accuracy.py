@@ -183,8 +183,8 @@ def weights_noise(weights: Path | None) -> dict:
 def noise_model_errors(truth: dict, noise: dict | None = None, seeds: int = 16, window: int = 27) -> np.ndarray:
     """Errors (N, 12) of the training noise model (``noise`` overrides its defaults, as in the weights'
     config) on this clip's truth, in fractions of the person height, sampled per window as in training
-    (hips biased in 3D, then projected)."""
-    from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, hip_bias
+    (hips, shoulders and ankles biased in 3D as configured, then projected, in training's order)."""
+    from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, hip_bias, limb_bias
 
     cfg = dict(NOISE_DEFAULTS, **(noise or {}))
 
@@ -197,6 +197,8 @@ def noise_model_errors(truth: dict, noise: dict | None = None, seeds: int = 16, 
         rng = np.random.default_rng(s)
         biased = win.copy()
         biased[:, :, 4], biased[:, :, 1] = hip_bias(rng, win, cfg)
+        for j, moved in limb_bias(rng, win, cfg).items():
+            biased[:, :, j] = moved
         true2d, obs2d = proj(win), proj(biased)
         h = person_height_px(true2d.reshape(-1, 17, 2)).reshape(len(win), window).mean(1)
         noisy = coco17_to_h36m(apply_noise(rng, h36m_to_coco17(obs2d), h, cfg))[..., :2]  # limbs: exact copies

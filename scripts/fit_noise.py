@@ -154,8 +154,12 @@ def main(argv=None) -> int:
           f"out {NOISE_DEFAULTS['hip_out']}")
 
     fwds = hip_forward_offsets(pred, true2d, true3d, focal, float(np.median(outs)))
-    hip_fwd = tuple(round(float(x), 4) for x in np.percentile(fwds, [25, 75]))
-    print(f"hip offset forwards, m: median {np.median(fwds):.3f} (IQR {hip_fwd}; {len(fwds)} hip views solvable)")
+    if len(fwds) >= 20:
+        hip_fwd = tuple(round(float(x), 4) for x in np.percentile(fwds, [25, 75]))
+        print(f"hip offset forwards, m: median {np.median(fwds):.3f} (IQR {hip_fwd}; {len(fwds)} hip views solvable)")
+    else:  # only side-on views show it: nothing measured, nothing added
+        fwds, hip_fwd = np.zeros(1), (0.0, 0.0)
+        print("hip offset forwards: not measurable (no side-on views); left at 0")
 
     limbs = limb_offsets(pred, true2d, true3d, focal)
     print(f"shoulder offset, m (arm within 60 degrees of hanging, {limbs['frames'][0]} views): up IQR "

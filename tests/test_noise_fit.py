@@ -22,6 +22,17 @@ def project(p, f=1000.0, c=(640.0, 360.0)):
     return p[..., :2] / p[..., 2:3] * f + np.asarray(c)
 
 
+def fit(tmp_path, pred2d, true2d, true3d) -> dict:
+    """Run the script on these keypoints (focal 1000 px) over a one-line base config; the config it writes."""
+    npz = tmp_path / "bench2d.npz"
+    np.savez(npz, pred2d=pred2d, true2d=true2d, true3d=true3d, focal=np.full(len(true3d), 1000.0))
+    base = tmp_path / "base.yaml"
+    base.write_text("clip_len: 27\n")
+    out = tmp_path / "fitted.yaml"
+    assert load_script().main([str(npz), "--base", str(base), "--out", str(out)]) == 0
+    return yaml.safe_load(out.read_text())
+
+
 def test_fit_recovers_offsets_and_writes_a_config(tmp_path):
     true3d = world_to_camera(walk(108))
     up = true3d[:, 8] - true3d[:, 0]
@@ -38,14 +49,7 @@ def test_fit_recovers_offsets_and_writes_a_config(tmp_path):
     rng = np.random.default_rng(0)
     true2d = project(true3d)
     pred2d = project(moved) + rng.normal(0, 0.5, true2d.shape)
-    npz = tmp_path / "bench2d.npz"
-    np.savez(npz, pred2d=pred2d, true2d=true2d, true3d=true3d, focal=np.full(len(true3d), 1000.0))
-    base = tmp_path / "base.yaml"
-    base.write_text("clip_len: 27\n")
-    out = tmp_path / "fitted.yaml"
-
-    assert load_script().main([str(npz), "--base", str(base), "--out", str(out)]) == 0
-    cfg = yaml.safe_load(out.read_text())
+    cfg = fit(tmp_path, pred2d, true2d, true3d)
     assert cfg["clip_len"] == 27
     noise = cfg["noise"]
     assert 0.015 < noise["hip_up"][0] <= noise["hip_up"][1] < 0.025
@@ -53,12 +57,27 @@ def test_fit_recovers_offsets_and_writes_a_config(tmp_path):
     assert 0.01 < noise["shoulder_up"][0] <= noise["shoulder_up"][1] < 0.02
     assert -0.005 < noise["shoulder_out"][0] <= noise["shoulder_out"][1] < 0.005
     assert noise["shoulder_in_raised"] == 0.0  # the walk never raises an arm: nothing measured, nothing added
+    assert noise["hip_fwd"] == [0.0, 0.0]  # seen from the front only: the hips' forward offset is not measurable
     assert 0.015 < noise["ankle_up"][0] <= noise["ankle_up"][1] < 0.025
     assert len(noise["joint_scale"]) == 17 and all(s > 0 for s in noise["joint_scale"])
     assert 0.1 < noise["outlier_scale"] < 2.0
     # the fitted section is a valid override of the noise model
     kp = rng.uniform(200, 800, (2, 27, 17, 2))
     assert np.isfinite(apply_noise(rng, kp, np.full(2, 700.0), dict(NOISE_DEFAULTS, **noise))).all()
+
+
+def test_fit_recovers_the_hips_forward_offset_from_side_on_views(tmp_path):
+    true3d = world_to_camera(walk(120, turn_deg=360.0))  # the walker turns: every view, side-on ones included
+    up = true3d[:, 8] - true3d[:, 0]
+    up /= np.linalg.norm(up, axis=-1, keepdims=True)
+    forward = np.cross(true3d[:, 4] - true3d[:, 1], up)  # as noise.hip_bias: (right -> left) x up
+    forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
+    moved = true3d.copy()
+    moved[:, [1, 4]] += 0.015 * forward[:, None]  # the 2D stage's hips 1.5 cm forwards
+    true2d, pred2d = project(true3d), project(moved)
+    noise = fit(tmp_path, pred2d, true2d, true3d)["noise"]
+    assert 0.012 < noise["hip_fwd"][0] <= noise["hip_fwd"][1] < 0.018
+    assert -0.005 < noise["hip_up"][0] <= noise["hip_up"][1] < 0.005  # the forward offset barely leaks into up
 
 
 def test_noise_overrides_per_keypoint(tmp_path):

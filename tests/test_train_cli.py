@@ -158,3 +158,23 @@ def test_the_card_counts_the_training_time_of_every_run_in_the_init_chain():
     chain["init"]["init"] = {"seed": 0}
     assert _training_time(chain) == ("3 training runs, each fine-tuning the previous one "
                                      "(unrecorded + 10 + 20 minutes)")
+
+
+def test_the_reproduce_chain_names_stages_written_to_the_same_file_apart():
+    from vid2pose.train.commands import _reproduce_chain
+
+    def run(sha, seed, steps, total, init=None):
+        return {"file": "ssr-stf.pt", "sha256": sha, "seed": seed, "steps": steps, "total_steps": total,
+                "config_file": "configs/x.yaml", "init": init}
+
+    first = dict(run("a" * 64, 0, 100, 100), file="first.pt")
+    middle = run("b" * 64, 1, 90, 120, first)  # stopped early by its time budget
+    last = run("c" * 64, 2, 80, 80, middle)
+    text = _reproduce_chain("ssr-stf.pt", dict(last, file=None, sha256=None, total_steps=50, steps=50, init=last))
+    lines = text.splitlines()
+    assert lines[0] == f"# -> first.pt, sha256 {'a' * 64}"
+    assert "--out weights/first.pt" in lines[1] and "--init" not in lines[1]
+    assert lines[2] == f"# -> ssr-stf-stage2.pt, sha256 {'b' * 64} (90 of 120 planned steps)"
+    assert "--out weights/ssr-stf-stage2.pt" in lines[3] and "--steps 120 --init weights/first.pt" in lines[3]
+    assert "--out weights/ssr-stf-stage3.pt" in lines[5] and "--init weights/ssr-stf-stage2.pt" in lines[5]
+    assert lines[-1].endswith("--steps 50 --init weights/ssr-stf-stage3.pt") and "--out weights/ssr-stf.pt" in lines[-1]

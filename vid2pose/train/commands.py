@@ -138,21 +138,50 @@ def _init_weights(path: Path, cfg: dict) -> tuple[dict, dict]:
         raise ValueError(f"{path}: trained at {obj['fps']:g} fps, the config asks for {cfg['fps']:g}")
     t = obj.get("train", {})
     info = {"file": path.name, "sha256": tr.sha256_of(path), "seed": t.get("seed"), "steps": t.get("steps"),
+            "total_steps": t.get("total_steps"),
             "config_file": t.get("config_file"), "cmu_only": t.get("cmu_only"), "init": t.get("init"),
             "train_seconds": t.get("train_seconds"), "metrics_mm": t.get("metrics_mm")}
     return obj["state_dict"], info
 
 
-def _reproduce_command(out_name: str, s: dict) -> str:
-    """The train-lifter command that reproduces a run from its summary (paths machine-independent)."""
+def _reproduce_command(out_name: str, s: dict, init_name: str | None = None) -> str:
+    """The train-lifter command that reproduces a run from its summary (paths machine-independent).
+    ``--steps`` is the planned step count (the learning-rate schedule follows it), also for a run its
+    time budget stopped early."""
     cmd = (f"vid2pose train-lifter --data <path to shared/data/mocap> --out weights/{out_name} "
            f"--config {s.get('config_file') or 'configs/ssr-stf-default.yaml'} --seed {s.get('seed', 0)}"
            + (" --cmu-only" if s.get("cmu_only") else ""))
-    if s.get("steps"):
-        cmd += f" --steps {s['steps']}"
+    steps = s.get("total_steps") or s.get("steps")
+    if steps:
+        cmd += f" --steps {steps}"
     if s.get("init"):
-        cmd += f" --init weights/{s['init']['file']}"
+        cmd += f" --init weights/{init_name or s['init']['file']}"
     return cmd
+
+
+def _reproduce_chain(out_name: str, s: dict) -> str:
+    """The commands that reproduce a run and, oldest first, the runs it was fine-tuned from. Weights
+    files of the chain that share a name (each stage written to the same default file) are told apart
+    as ``<stem>-stage<k>.pt``, k counting from the oldest run."""
+    runs, init = [], s.get("init")
+    while init:
+        runs.insert(0, init)
+        init = init.get("init")
+    names, taken = [], {out_name}
+    for k, run in reversed(list(enumerate(runs, 1))):  # newest first: the later files keep their names
+        name = run["file"] if run["file"] not in taken else f"{Path(run['file']).stem}-stage{k}.pt"
+        names.insert(0, name)
+        taken.add(name)
+    lines = []
+    for k, (run, name) in enumerate(zip(runs, names)):
+        done, planned = run.get("steps"), run.get("total_steps")
+        early = f" ({done} of {planned} planned steps)" if planned and done and done < planned else ""
+        lines += [f"# -> {name}, sha256 {run['sha256']}{early}",
+                  _reproduce_command(name, run, names[k - 1] if k else None)]
+    if runs:
+        lines.append(f"# -> {out_name} (fine-tuned from the file above)")
+    lines.append(_reproduce_command(out_name, s, names[-1] if runs else None))
+    return "\n".join(lines)
 
 
 def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary: dict | None = None,
@@ -316,14 +345,7 @@ see it, so this is the accuracy `vid2pose run` gives from 2D with the noise mode
                 "`--cmu-only` for a CMU-only model.")
     steps_total = s.get("total_steps")
     # Machine-independent: no absolute paths of the machine that trained (the config is printed below).
-    repro = _reproduce_command(out.name, {**s, "steps": steps_total})
-    chain, init = [], s.get("init")
-    while init:  # fine-tuned: the runs it started from come first, oldest first
-        chain.insert(0, f"# -> {init['file']}, sha256 {init['sha256']}\n"
-                        + _reproduce_command(init["file"], init))
-        init = init.get("init")
-    if chain:
-        repro = "\n".join(chain) + f"\n# -> {out.name} (fine-tuned from the file above)\n" + repro
+    repro = _reproduce_chain(out.name, s)
     ov = m.get("overall", {})
     return f"""# SSR-STF lifter weights: `{out.name}`
 
