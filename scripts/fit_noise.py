@@ -43,6 +43,11 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
+def body_forward(true3d: np.ndarray) -> np.ndarray:
+    """(F, 3) unit vector the way the body faces, as ``noise.hip_bias`` has it: (right -> left hip) x up."""
+    return unit(np.cross(true3d[:, 4] - true3d[:, 1], true3d[:, 8] - true3d[:, 0]))
+
+
 def projector(true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray):
     """Per-frame pinhole projection (F, 3) -> (F, 2) of the clip camera, its principal point recovered
     from the pelvis' truth in 2D and 3D."""
@@ -79,8 +84,7 @@ def hip_forward_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray
     """Per frame and hip: how far BlazePose's hip sits forwards (the way the body faces; metres), solved
     as a * up + b * forward once the median outward offset is taken off. Only views that show the
     forward direction (side-on ones) are solvable; there the outward direction is mostly depth."""
-    up = unit(true3d[:, 8] - true3d[:, 0])
-    forward = unit(np.cross(true3d[:, 4] - true3d[:, 1], up))  # as noise.hip_bias: (right -> left) x up
+    up, forward = unit(true3d[:, 8] - true3d[:, 0]), body_forward(true3d)
     proj = projector(true2d, true3d, focal)
     fwd = []
     for j in (4, 1):
@@ -109,7 +113,7 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
         outs.append(b[down])
         raised_outs.append(b[high])
     left = unit(true3d[:, 4] - true3d[:, 1])
-    fwd = unit(np.cross(up, left))
+    fwd = unit(np.cross(up, left))  # a second solve direction (its sign only moves the finite differences)
     ankle = []
     for ank, knee in ((6, 5), (3, 2)):
         shin = unit(true3d[:, knee] - true3d[:, ank])
@@ -170,7 +174,7 @@ def main(argv=None) -> int:
     err = pred - true2d
     proj = projector(true2d, true3d, focal)
     up3d = unit(true3d[:, 8] - true3d[:, 0])
-    fwd3d = unit(np.cross(true3d[:, 4] - true3d[:, 1], up3d))
+    fwd3d = body_forward(true3d)
     for j in (4, 1):
         moved = (true3d[:, j] + np.median(ups) * up3d + np.median(outs) * unit(true3d[:, j] - true3d[:, 0])
                  + np.median(fwds) * fwd3d)
