@@ -9,7 +9,7 @@ What comes from where:
 * Rendered clips (``bench2d.npz``: the default 2D stage's keypoints next to the exact truth of the
   rendered body) measure what real video cannot: the *systematic* offset of BlazePose's hip keypoints
   from the hip joint centres (``hip_up``, ``hip_out``, ``hip_fwd``, in metres), of its shoulders (up the torso, and
-  inwards once the arm is raised overhead) and ankles (up the shin) (``shoulder_*``, ``ankle_up``), and
+  inwards once the arm is raised overhead), ankles (up the shin) and elbows (up the upper arm) (``shoulder_*``, ``ankle_up``, ``elbow_up``), and
   which limb joints are noisier than others (``joint_scale`` of the 12 limb keypoints, relative, at
   the old mean level).
 * Real video (shared/research/mediapipe_2d_noise.md: 90th percentile of the keypoint error 54.3 px at a
@@ -99,7 +99,7 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
     thorax -> shoulder square to it) with the upper arm within 60 degrees of hanging (IQR of a and b),
     the extra inward shift with it raised past 130 degrees (difference of the medians of b); ankles
     as a * (ankle -> knee) + b * (the body's left or forward direction, whichever the view shows) (IQR
-    of a)."""
+    of a); elbows the same way along elbow -> shoulder (``elbow_up``)."""
     up = unit(true3d[:, 8] - true3d[:, 0])
     ups, outs, raised_outs = [], [], []
     for sho, elb in ((11, 12), (14, 15)):
@@ -120,6 +120,11 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
         # the second direction: sideways where the body faces the camera, forwards where it is side-on
         for other in (left, fwd):
             ankle.append(offsets_2d(pred, true2d, true3d, focal, ank, shin, other)[0])
+    elbow = []
+    for elb, sho in ((12, 11), (15, 14)):
+        upper_arm = unit(true3d[:, sho] - true3d[:, elb])
+        for other in (left, fwd):
+            elbow.append(offsets_2d(pred, true2d, true3d, focal, elb, upper_arm, other)[0])
 
     def iqr(v: list) -> list:
         v = np.concatenate(v)
@@ -128,7 +133,7 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
     down_out, high_out = np.concatenate(outs), np.concatenate(raised_outs)
     in_raised = float(np.median(down_out) - np.median(high_out)) if len(high_out) >= 20 else 0.0
     return {"shoulder_up": iqr(ups), "shoulder_out": iqr(outs), "shoulder_in_raised": round(max(in_raised, 0.0), 4),
-            "ankle_up": iqr(ankle), "frames": (len(down_out), len(high_out))}
+            "ankle_up": iqr(ankle), "elbow_up": iqr(elbow), "frames": (len(down_out), len(high_out))}
 
 
 def sample_p90(windows2d: np.ndarray, h: np.ndarray, cfg: dict, seeds: int = 8) -> float:
@@ -168,7 +173,8 @@ def main(argv=None) -> int:
     limbs = limb_offsets(pred, true2d, true3d, focal)
     print(f"shoulder offset, m (arm within 60 degrees of hanging, {limbs['frames'][0]} views): up IQR "
           f"{limbs['shoulder_up']}, out IQR {limbs['shoulder_out']}; further inwards with the arm raised past 130 "
-          f"degrees ({limbs['frames'][1]} views): {limbs['shoulder_in_raised']}; ankle up the shin IQR {limbs['ankle_up']}")
+          f"degrees ({limbs['frames'][1]} views): {limbs['shoulder_in_raised']}; ankle up the shin IQR {limbs['ankle_up']}; "
+          f"elbow up the upper arm IQR {limbs['elbow_up']}")
 
     # limb jitter per joint; the hips without their systematic offset (modelled by hip_up/hip_out/hip_fwd)
     err = pred - true2d
@@ -224,7 +230,7 @@ def main(argv=None) -> int:
         f"  hip_fwd: [{hip_fwd[0]}, {hip_fwd[1]}]",
         f"  joint_scale: [{', '.join(f'{x:g}' for x in scale)}]",
         f"  outlier_scale: {outlier_scale}",
-        *(f"  {k}: {limbs[k]}" for k in ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up")),
+        *(f"  {k}: {limbs[k]}" for k in ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up", "elbow_up")),
     ]
     atomic.write_text(args.out, "\n".join(lines) + "\n")
     print(f"wrote {args.out}")

@@ -386,6 +386,13 @@ def test_limb_bias_moves_shoulders_and_ankles_as_configured():
         d = out[ank][0] - joints[0, :, ank]
         np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 0.02, atol=1e-6)
         assert (np.sum(d * (joints[0, :, knee] - joints[0, :, ank]), -1) > 0).all()  # towards the knee
+    elbows = limb_bias(np.random.default_rng(2), joints, dict(NOISE_DEFAULTS, elbow_up=(0.015, 0.015)))
+    for j in (11, 14, 6, 3):  # only what is configured moves
+        np.testing.assert_allclose(elbows[j][0], joints[0, :, j], atol=1e-12)
+    for elb, sho in ((12, 11), (15, 14)):
+        d = elbows[elb][0] - joints[0, :, elb]
+        np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 0.015, atol=1e-6)
+        assert (np.sum(d * (joints[0, :, sho] - joints[0, :, elb]), -1) > 0).all()  # towards the shoulder
     raised = joints.copy()  # left upper arm straight up: the extra inward shift applies in full
     raised[0, :, 12] = raised[0, :, 11] + 0.3 * up
     d_raised = limb_bias(np.random.default_rng(1), raised, cfg)[11][0] - joints[0, :, 11]
@@ -404,6 +411,10 @@ def test_make_batch_with_limb_bias_shifts_the_2d_shoulders():
     # image y points down: the 2D shoulders move up (smaller y), the other limb joints stay
     assert (biased["kp2d"][:, :, sho, 1] < plain["kp2d"][:, :, sho, 1] - 1e-3).all()
     np.testing.assert_allclose(biased["kp2d"][:, :, rest, :2], plain["kp2d"][:, :, rest, :2], atol=1e-4)
+    elbows = make_batch(np.random.default_rng(3), corpus, 4, 9, {"noise": dict(quiet, elbow_up=(0.05, 0.05))})
+    elb, others = [12, 15], [2, 3, 5, 6, 11, 13, 14, 16]
+    assert np.linalg.norm(elbows["kp2d"][:, :, elb, :2] - plain["kp2d"][:, :, elb, :2], axis=-1).min() > 1e-3
+    np.testing.assert_allclose(elbows["kp2d"][:, :, others, :2], plain["kp2d"][:, :, others, :2], atol=1e-4)
 
 
 def test_hip_fwd_moves_the_hips_the_way_the_body_faces():

@@ -50,6 +50,7 @@ NOISE_DEFAULTS = dict(
     shoulder_out=(0.0, 0.0),
     shoulder_in_raised=0.0,  # extra inward shift with the upper arm >= 140 degrees from hanging
     ankle_up=(0.0, 0.0),
+    elbow_up=(0.0, 0.0),     # elbows up the upper arm, toward the shoulder (measured 0.8-1.9 cm, medians)
     disable=False,
 )
 
@@ -84,11 +85,12 @@ def limb_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> dict[i
     """Biased 3D shoulders and ankles {H36M index: (B, T, 3)} (BlazePose's landmarks sit off the joint
     centres): shoulders ``a_up`` along pelvis -> thorax and ``a_out`` along thorax -> shoulder (one draw
     per window and side), minus ``shoulder_in_raised`` x (0 at 100, 1 from 140 degrees of the upper
-    arm from hanging) outwards; ankles ``ankle_up`` along ankle -> knee. Returns {} when all are zero,
-    without drawing (older configs keep their random streams)."""
+    arm from hanging) outwards; ankles ``ankle_up`` along ankle -> knee; elbows ``elbow_up`` along
+    elbow -> shoulder (drawn last, and only when set). Returns {} when all are zero, without drawing
+    (older configs keep their random streams)."""
     B = joints.shape[0]
-    if cfg.get("disable") or not any(np.any(np.asarray(cfg.get(k, 0.0)) != 0)
-                                     for k in ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up")):
+    if cfg.get("disable") or not any(np.any(np.asarray(cfg.get(k, 0.0)) != 0) for k in
+                                     ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up", "elbow_up")):
         return {}
     out = {}
     up = _unit(joints[:, :, 8] - joints[:, :, 0])
@@ -104,6 +106,10 @@ def limb_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> dict[i
     for ank, knee in ((6, 5), (3, 2)):
         a = rng.uniform(*cfg["ankle_up"], B)[:, None, None]
         out[ank] = joints[:, :, ank] + a * _unit(joints[:, :, knee] - joints[:, :, ank])
+    if np.any(np.asarray(cfg.get("elbow_up", 0.0)) != 0):
+        for elb, sho in ((12, 11), (15, 14)):
+            a = rng.uniform(*cfg["elbow_up"], B)[:, None, None]
+            out[elb] = joints[:, :, elb] + a * _unit(joints[:, :, sho] - joints[:, :, elb])
     return out
 
 
