@@ -114,17 +114,17 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
         raised_outs.append(b[high])
     left = unit(true3d[:, 4] - true3d[:, 1])
     fwd = unit(np.cross(up, left))  # a second solve direction (its sign only moves the finite differences)
-    ankle = []
-    for ank, knee in ((6, 5), (3, 2)):
-        shin = unit(true3d[:, knee] - true3d[:, ank])
-        # the second direction: sideways where the body faces the camera, forwards where it is side-on
-        for other in (left, fwd):
-            ankle.append(offsets_2d(pred, true2d, true3d, focal, ank, shin, other)[0])
-    elbow = []
-    for elb, sho in ((12, 11), (15, 14)):
-        upper_arm = unit(true3d[:, sho] - true3d[:, elb])
-        for other in (left, fwd):
-            elbow.append(offsets_2d(pred, true2d, true3d, focal, elb, upper_arm, other)[0])
+
+    def toward(pairs) -> list:
+        """Per (joint, toward): the offset along joint -> toward, solved with a second direction that
+        is sideways where the body faces the camera and forwards where it is side-on."""
+        a = []
+        for j, k in pairs:
+            along = unit(true3d[:, k] - true3d[:, j])
+            a += [offsets_2d(pred, true2d, true3d, focal, j, along, other)[0] for other in (left, fwd)]
+        return a
+
+    ankle, elbow = toward(((6, 5), (3, 2))), toward(((12, 11), (15, 14)))
 
     def iqr(v: list) -> list:
         v = np.concatenate(v)

@@ -145,7 +145,8 @@ def _init_weights(path: Path, cfg: dict) -> tuple[dict, dict]:
 
 
 def _reproduce_command(out_name: str, s: dict, init_name: str | None = None) -> str:
-    """The train-lifter command that reproduces a run from its summary (paths machine-independent).
+    """The train-lifter command that reproduces a run from its summary (paths machine-independent),
+    fine-tuning from the file ``init_name`` when given (``_reproduce_chain`` names the chain's files).
     ``--steps`` is the planned step count (the learning-rate schedule follows it), also for a run its
     time budget stopped early."""
     cmd = (f"vid2pose train-lifter --data <path to shared/data/mocap> --out weights/{out_name} "
@@ -154,8 +155,8 @@ def _reproduce_command(out_name: str, s: dict, init_name: str | None = None) -> 
     steps = s.get("total_steps") or s.get("steps")
     if steps:
         cmd += f" --steps {steps}"
-    if s.get("init"):
-        cmd += f" --init weights/{init_name or s['init']['file']}"
+    if init_name:
+        cmd += f" --init weights/{init_name}"
     return cmd
 
 

@@ -59,6 +59,21 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
 
 
+def _is_set(cfg: dict, key: str) -> bool:
+    """Whether an optional offset is configured (non-zero); unset ones draw nothing."""
+    return bool(np.any(np.asarray(cfg.get(key, 0.0)) != 0))
+
+
+def _toward(rng: np.random.Generator, joints: np.ndarray, span, pairs) -> dict[int, np.ndarray]:
+    """{joint: (B, T, 3)}: each joint of ``pairs`` (joint, toward) moved a distance drawn from ``span``
+    (one per window, in the order of ``pairs``) along joint -> toward."""
+    out = {}
+    for j, toward in pairs:
+        a = rng.uniform(*span, joints.shape[0])[:, None, None]
+        out[j] = joints[:, :, j] + a * _unit(joints[:, :, toward] - joints[:, :, j])
+    return out
+
+
 def hip_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
     """Biased 3D hip positions (B, T, 2, 3) for (left, right) hip: up along the torso, outwards and
     (with ``hip_fwd`` set) forwards, the way the body faces. ``hip_fwd`` draws only when it is set, so
@@ -72,7 +87,7 @@ def hip_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> tuple[n
     a_up = rng.uniform(*cfg["hip_up"], B)[:, None, None]
     a_out = rng.uniform(*cfg["hip_out"], B)[:, None, None]
     shift = a_up * up
-    if np.any(np.asarray(cfg.get("hip_fwd", 0.0)) != 0):
+    if _is_set(cfg, "hip_fwd"):
         forward = _unit(np.cross(joints[:, :, 4] - joints[:, :, 1], up))  # (right -> left) x up
         shift = shift + rng.uniform(*cfg["hip_fwd"], B)[:, None, None] * forward
     for j in (4, 1):
@@ -82,14 +97,14 @@ def hip_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> tuple[n
 
 
 def limb_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> dict[int, np.ndarray]:
-    """Biased 3D shoulders and ankles {H36M index: (B, T, 3)} (BlazePose's landmarks sit off the joint
-    centres): shoulders ``a_up`` along pelvis -> thorax and ``a_out`` along thorax -> shoulder (one draw
+    """Biased 3D shoulders, ankles and elbows {H36M index: (B, T, 3)} (BlazePose's landmarks sit off
+    the joint centres): shoulders ``a_up`` along pelvis -> thorax and ``a_out`` along thorax -> shoulder (one draw
     per window and side), minus ``shoulder_in_raised`` x (0 at 100, 1 from 140 degrees of the upper
     arm from hanging) outwards; ankles ``ankle_up`` along ankle -> knee; elbows ``elbow_up`` along
     elbow -> shoulder (drawn last, and only when set). Returns {} when all are zero, without drawing
     (older configs keep their random streams)."""
     B = joints.shape[0]
-    if cfg.get("disable") or not any(np.any(np.asarray(cfg.get(k, 0.0)) != 0) for k in
+    if cfg.get("disable") or not any(_is_set(cfg, k) for k in
                                      ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up", "elbow_up")):
         return {}
     out = {}
@@ -103,13 +118,9 @@ def limb_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> dict[i
         raised = np.degrees(np.arccos(np.clip(np.sum(arm * -up, -1, keepdims=True), -1.0, 1.0)))
         a_out = a_out - cfg["shoulder_in_raised"] * np.clip((raised - 100.0) / 40.0, 0.0, 1.0)
         out[sho] = joints[:, :, sho] + a_up * up + a_out * lat
-    for ank, knee in ((6, 5), (3, 2)):
-        a = rng.uniform(*cfg["ankle_up"], B)[:, None, None]
-        out[ank] = joints[:, :, ank] + a * _unit(joints[:, :, knee] - joints[:, :, ank])
-    if np.any(np.asarray(cfg.get("elbow_up", 0.0)) != 0):
-        for elb, sho in ((12, 11), (15, 14)):
-            a = rng.uniform(*cfg["elbow_up"], B)[:, None, None]
-            out[elb] = joints[:, :, elb] + a * _unit(joints[:, :, sho] - joints[:, :, elb])
+    out.update(_toward(rng, joints, cfg["ankle_up"], ((6, 5), (3, 2))))  # ankle -> knee
+    if _is_set(cfg, "elbow_up"):
+        out.update(_toward(rng, joints, cfg["elbow_up"], ((12, 11), (15, 14))))  # elbow -> shoulder
     return out
 
 
