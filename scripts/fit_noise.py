@@ -9,7 +9,8 @@ What comes from where:
 * Rendered clips (``bench2d.npz``: the default 2D stage's keypoints next to the exact truth of the
   rendered body) measure what real video cannot: the *systematic* offset of BlazePose's hip keypoints
   from the hip joint centres (``hip_up``, ``hip_out``, ``hip_fwd``, in metres), of its shoulders (up the torso, and
-  inwards once the arm is raised overhead), ankles (up the shin) and elbows (up the upper arm) (``shoulder_*``, ``ankle_up``, ``elbow_up``), and
+  inwards once the arm is raised overhead), ankles (up the shin), elbows (up the upper arm) and knees (up
+  the thigh) (``shoulder_*``, ``ankle_up``, ``elbow_up``, ``knee_up``), and
   which limb joints are noisier than others (``joint_scale`` of the 12 limb keypoints, relative, at
   the old mean level).
 * Real video (shared/research/mediapipe_2d_noise.md: 90th percentile of the keypoint error 54.3 px at a
@@ -99,7 +100,7 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
     thorax -> shoulder square to it) with the upper arm within 60 degrees of hanging (IQR of a and b),
     the extra inward shift with it raised past 130 degrees (difference of the medians of b); ankles
     as a * (ankle -> knee) + b * (the body's left or forward direction, whichever the view shows) (IQR
-    of a); elbows the same way along elbow -> shoulder (``elbow_up``)."""
+    of a); elbows the same way along elbow -> shoulder (``elbow_up``), knees along knee -> hip (``knee_up``)."""
     up = unit(true3d[:, 8] - true3d[:, 0])
     ups, outs, raised_outs = [], [], []
     for sho, elb in ((11, 12), (14, 15)):
@@ -124,7 +125,7 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
             a += [offsets_2d(pred, true2d, true3d, focal, j, along, other)[0] for other in (left, fwd)]
         return a
 
-    ankle, elbow = toward(((6, 5), (3, 2))), toward(((12, 11), (15, 14)))
+    ankle, elbow, knee = toward(((6, 5), (3, 2))), toward(((12, 11), (15, 14))), toward(((5, 4), (2, 1)))
 
     def iqr(v: list) -> list:
         v = np.concatenate(v)
@@ -133,7 +134,8 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
     down_out, high_out = np.concatenate(outs), np.concatenate(raised_outs)
     in_raised = float(np.median(down_out) - np.median(high_out)) if len(high_out) >= 20 else 0.0
     return {"shoulder_up": iqr(ups), "shoulder_out": iqr(outs), "shoulder_in_raised": round(max(in_raised, 0.0), 4),
-            "ankle_up": iqr(ankle), "elbow_up": iqr(elbow), "frames": (len(down_out), len(high_out))}
+            "ankle_up": iqr(ankle), "elbow_up": iqr(elbow), "knee_up": iqr(knee),
+            "frames": (len(down_out), len(high_out))}
 
 
 def sample_p90(windows2d: np.ndarray, h: np.ndarray, cfg: dict, seeds: int = 8) -> float:
@@ -174,7 +176,7 @@ def main(argv=None) -> int:
     print(f"shoulder offset, m (arm within 60 degrees of hanging, {limbs['frames'][0]} views): up IQR "
           f"{limbs['shoulder_up']}, out IQR {limbs['shoulder_out']}; further inwards with the arm raised past 130 "
           f"degrees ({limbs['frames'][1]} views): {limbs['shoulder_in_raised']}; ankle up the shin IQR {limbs['ankle_up']}; "
-          f"elbow up the upper arm IQR {limbs['elbow_up']}")
+          f"elbow up the upper arm IQR {limbs['elbow_up']}; knee up the thigh IQR {limbs['knee_up']}")
 
     # limb jitter per joint; the hips without their systematic offset (modelled by hip_up/hip_out/hip_fwd)
     err = pred - true2d
@@ -230,7 +232,7 @@ def main(argv=None) -> int:
         f"  hip_fwd: [{hip_fwd[0]}, {hip_fwd[1]}]",
         f"  joint_scale: [{', '.join(f'{x:g}' for x in scale)}]",
         f"  outlier_scale: {outlier_scale}",
-        *(f"  {k}: {limbs[k]}" for k in ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up", "elbow_up")),
+        *(f"  {k}: {limbs[k]}" for k in ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up", "elbow_up", "knee_up")),
     ]
     atomic.write_text(args.out, "\n".join(lines) + "\n")
     print(f"wrote {args.out}")

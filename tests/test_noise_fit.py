@@ -1,4 +1,4 @@
-"""scripts/fit_noise.py recovers known hip, shoulder, ankle and elbow offsets from 2D keypoints against their truth."""
+"""scripts/fit_noise.py recovers known hip, shoulder, ankle, elbow and knee offsets from 2D keypoints against their truth."""
 import importlib.util
 from pathlib import Path
 
@@ -46,9 +46,9 @@ def test_fit_recovers_offsets_and_writes_a_config(tmp_path):
     for ank, knee in ((3, 2), (6, 5)):  # its ankles 2 cm up the shin
         shin = true3d[:, knee] - true3d[:, ank]
         moved[:, ank] += 0.02 * shin / np.linalg.norm(shin, axis=-1, keepdims=True)
-    for elb, sho in ((12, 11), (15, 14)):  # its elbows 1.5 cm up the upper arm
-        upper_arm = true3d[:, sho] - true3d[:, elb]
-        moved[:, elb] += 0.015 * upper_arm / np.linalg.norm(upper_arm, axis=-1, keepdims=True)
+    for j, toward, d in ((12, 11, 0.015), (15, 14, 0.015), (5, 4, 0.01), (2, 1, 0.01)):
+        bone = true3d[:, toward] - true3d[:, j]  # its elbows 1.5 cm up the upper arm, knees 1 cm up the thigh
+        moved[:, j] += d * bone / np.linalg.norm(bone, axis=-1, keepdims=True)
     rng = np.random.default_rng(0)
     true2d = project(true3d)
     pred2d = project(moved) + rng.normal(0, 0.5, true2d.shape)
@@ -63,6 +63,7 @@ def test_fit_recovers_offsets_and_writes_a_config(tmp_path):
     assert noise["hip_fwd"] == [0.0, 0.0]  # seen from the front only: the hips' forward offset is not measurable
     assert 0.015 < noise["ankle_up"][0] <= noise["ankle_up"][1] < 0.025
     assert 0.01 < noise["elbow_up"][0] <= noise["elbow_up"][1] < 0.02
+    assert 0.005 < noise["knee_up"][0] <= noise["knee_up"][1] < 0.015
     assert len(noise["joint_scale"]) == 17 and all(s > 0 for s in noise["joint_scale"])
     assert 0.1 < noise["outlier_scale"] < 2.0
     # the fitted section is a valid override of the noise model

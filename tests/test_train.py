@@ -386,13 +386,15 @@ def test_limb_bias_moves_shoulders_and_ankles_as_configured():
         d = out[ank][0] - joints[0, :, ank]
         np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 0.02, atol=1e-6)
         assert (np.sum(d * (joints[0, :, knee] - joints[0, :, ank]), -1) > 0).all()  # towards the knee
-    elbows = limb_bias(np.random.default_rng(2), joints, dict(NOISE_DEFAULTS, elbow_up=(0.015, 0.015)))
-    for j in (11, 14, 6, 3):  # only what is configured moves
-        np.testing.assert_allclose(elbows[j][0], joints[0, :, j], atol=1e-12)
-    for elb, sho in ((12, 11), (15, 14)):
-        d = elbows[elb][0] - joints[0, :, elb]
-        np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 0.015, atol=1e-6)
-        assert (np.sum(d * (joints[0, :, sho] - joints[0, :, elb]), -1) > 0).all()  # towards the shoulder
+    for key, pairs in (("elbow_up", ((12, 11), (15, 14))), ("knee_up", ((5, 4), (2, 1)))):
+        moved = limb_bias(np.random.default_rng(2), joints, dict(NOISE_DEFAULTS, **{key: (0.015, 0.015)}))
+        for j in (11, 14, 6, 3):  # only what is configured moves
+            np.testing.assert_allclose(moved[j][0], joints[0, :, j], atol=1e-12)
+        assert set(moved) == {11, 14, 6, 3} | {j for j, _ in pairs}
+        for j, toward in pairs:  # elbows towards the shoulder, knees towards the hip
+            d = moved[j][0] - joints[0, :, j]
+            np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 0.015, atol=1e-6)
+            assert (np.sum(d * (joints[0, :, toward] - joints[0, :, j]), -1) > 0).all()
     raised = joints.copy()  # left upper arm straight up: the extra inward shift applies in full
     raised[0, :, 12] = raised[0, :, 11] + 0.3 * up
     d_raised = limb_bias(np.random.default_rng(1), raised, cfg)[11][0] - joints[0, :, 11]
@@ -411,10 +413,12 @@ def test_make_batch_with_limb_bias_shifts_the_2d_shoulders():
     # image y points down: the 2D shoulders move up (smaller y), the other limb joints stay
     assert (biased["kp2d"][:, :, sho, 1] < plain["kp2d"][:, :, sho, 1] - 1e-3).all()
     np.testing.assert_allclose(biased["kp2d"][:, :, rest, :2], plain["kp2d"][:, :, rest, :2], atol=1e-4)
-    elbows = make_batch(np.random.default_rng(3), corpus, 4, 9, {"noise": dict(quiet, elbow_up=(0.05, 0.05))})
-    elb, others = [12, 15], [2, 3, 5, 6, 11, 13, 14, 16]
-    assert np.linalg.norm(elbows["kp2d"][:, :, elb, :2] - plain["kp2d"][:, :, elb, :2], axis=-1).min() > 1e-3
-    np.testing.assert_allclose(elbows["kp2d"][:, :, others, :2], plain["kp2d"][:, :, others, :2], atol=1e-4)
+    limbs = [2, 3, 5, 6, 11, 12, 13, 14, 15, 16]
+    for key, joints in (("elbow_up", [12, 15]), ("knee_up", [5, 2])):  # each moves its own 2D joints only
+        moved = make_batch(np.random.default_rng(3), corpus, 4, 9, {"noise": dict(quiet, **{key: (0.05, 0.05)})})
+        others = [j for j in limbs if j not in joints]
+        assert np.linalg.norm(moved["kp2d"][:, :, joints, :2] - plain["kp2d"][:, :, joints, :2], axis=-1).min() > 1e-3
+        np.testing.assert_allclose(moved["kp2d"][:, :, others, :2], plain["kp2d"][:, :, others, :2], atol=1e-4)
 
 
 def test_hip_fwd_moves_the_hips_the_way_the_body_faces():

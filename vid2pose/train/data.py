@@ -10,7 +10,7 @@ Per window (``make_batch``, vectorised over the batch):
    mirroring (x -> -x, left <-> right); thorax and spine set again by the shared rule
    (``vid2pose.skeletons.canonical_torso``);
 3. a virtual camera (``cameras.py``); projection of the joints, the face points and the
-   BlazePose-biased hips, shoulders and ankles (``noise.hip_bias``, ``noise.limb_bias``) to COCO-17 pixels;
+   BlazePose-biased hips, shoulders, ankles, elbows and knees (``noise.hip_bias``, ``noise.limb_bias``) to COCO-17 pixels;
 4. the 2D noise model (``noise.py``), then the project's COCO-17 -> H36M converter
    (``vid2pose.skeletons.coco17_to_h36m``): the lifter sees what inference gives it;
 5. the shared normalisation (``vid2pose.lift.normalize``): ``normalize_window(kp, "box")``
@@ -260,14 +260,14 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
     joints = X[:, :, :17]
     cam = cams.sample_cameras(rng, joints, cfg.get("camera"))
     hipL, hipR = noise_mod.hip_bias(rng, joints, ncfg)
-    biased = noise_mod.limb_bias(rng, joints, ncfg)  # shoulders, ankles, elbows ({} when the config has none)
-    extra = [biased.get(j, joints[:, :, j]) for j in (11, 14, 6, 3, 12, 15)]
+    biased = noise_mod.limb_bias(rng, joints, ncfg)  # shoulders, ankles, elbows, knees ({} when none is set)
+    extra = [biased.get(j, joints[:, :, j]) for j in (11, 14, 6, 3, 12, 15, 5, 2)]
     allpts = np.concatenate([X, hipL[:, :, None], hipR[:, :, None]] + [e[:, :, None] for e in extra], 2)
-    Xc = cam.to_camera(allpts)  # (B, T, 30, 3)
+    Xc = cam.to_camera(allpts)  # (B, T, 32, 3)
     uv = cam.project(Xc)
     # COCO-17 from the projections (face points 17..21, biased hips 22, 23, shoulders 24, 25, ankles 26, 27,
-    # elbows 28, 29: the order of ``extra`` above)
-    coco_idx = [17, 18, 19, 20, 21, 24, 25, 28, 29, 13, 16, 22, 23, 5, 2, 26, 27]
+    # elbows 28, 29, knees 30, 31: the order of ``extra`` above)
+    coco_idx = [17, 18, 19, 20, 21, 24, 25, 28, 29, 13, 16, 22, 23, 30, 31, 26, 27]
     coco = uv[:, :, coco_idx]
     f = cam.K[:, 0, 0]
     stature = np.linalg.norm(joints[:, :, 10] - joints[:, :, 3], axis=-1).max(1) + 0.08

@@ -97,15 +97,16 @@ def hip_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> tuple[n
 
 
 def limb_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> dict[int, np.ndarray]:
-    """Biased 3D shoulders, ankles and elbows {H36M index: (B, T, 3)} (BlazePose's landmarks sit off
-    the joint centres): shoulders ``a_up`` along pelvis -> thorax and ``a_out`` along thorax -> shoulder (one draw
-    per window and side), minus ``shoulder_in_raised`` x (0 at 100, 1 from 140 degrees of the upper
-    arm from hanging) outwards; ankles ``ankle_up`` along ankle -> knee; elbows ``elbow_up`` along
-    elbow -> shoulder (drawn last, and only when set). Returns {} when all are zero, without drawing
-    (older configs keep their random streams)."""
+    """Biased 3D shoulders, ankles, elbows and knees {H36M index: (B, T, 3)} (BlazePose's landmarks sit
+    off the joint centres): shoulders ``a_up`` along pelvis -> thorax and ``a_out`` along thorax -> shoulder
+    (one draw per window and side), minus ``shoulder_in_raised`` x (0 at 100, 1 from 140 degrees of the
+    upper arm from hanging) outwards; ankles ``ankle_up`` along ankle -> knee; elbows ``elbow_up`` along
+    elbow -> shoulder and knees ``knee_up`` along knee -> hip (each drawn after the others, and only
+    when set). Returns {} when all are zero, without drawing (older configs keep their random streams)."""
     B = joints.shape[0]
     if cfg.get("disable") or not any(_is_set(cfg, k) for k in
-                                     ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up", "elbow_up")):
+                                     ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up", "elbow_up",
+                                      "knee_up")):
         return {}
     out = {}
     up = _unit(joints[:, :, 8] - joints[:, :, 0])
@@ -121,6 +122,8 @@ def limb_bias(rng: np.random.Generator, joints: np.ndarray, cfg: dict) -> dict[i
     out.update(_toward(rng, joints, cfg["ankle_up"], ((6, 5), (3, 2))))  # ankle -> knee
     if _is_set(cfg, "elbow_up"):
         out.update(_toward(rng, joints, cfg["elbow_up"], ((12, 11), (15, 14))))  # elbow -> shoulder
+    if _is_set(cfg, "knee_up"):
+        out.update(_toward(rng, joints, cfg["knee_up"], ((5, 4), (2, 1))))  # knee -> hip
     return out
 
 
