@@ -10,7 +10,8 @@ What comes from where:
   rendered body) measure what real video cannot: the *systematic* offset of BlazePose's hip keypoints
   from the hip joint centres (``hip_up``, ``hip_out``, ``hip_fwd``, in metres), of its shoulders (up the torso, and
   inwards once the arm is raised overhead), ankles (up the shin), elbows (up the upper arm) and knees (up
-  the thigh) (``shoulder_*``, ``ankle_up``, ``elbow_up``, ``knee_up``), and
+  the thigh) (``shoulder_*``, ``ankle_up``, ``elbow_up``, ``knee_up``), how much more level than
+  the truth it draws each left/right pair (``lr_y_scale``), and
   which limb joints are noisier than others (``joint_scale`` of the 12 limb keypoints, relative, at
   the old mean level).
 * Real video (shared/research/mediapipe_2d_noise.md: 90th percentile of the keypoint error 54.3 px at a
@@ -32,8 +33,8 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from accuracy import person_height_px  # noqa: E402  (the bench's definition, so fit and bench agree)
 from vid2pose import atomic  # noqa: E402
-from vid2pose.skeletons import _COCO_DIRECT, h36m_to_coco17  # noqa: E402
-from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise  # noqa: E402
+from vid2pose.skeletons import _COCO_DIRECT, coco17_to_h36m, h36m_to_coco17  # noqa: E402
+from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, hip_bias, limb_bias  # noqa: E402
 
 REAL_P90 = 54.3 / 747  # real-video 90th percentile of the keypoint error, fraction of person height
 LIMB_PAIRS = {"hips": (4, 1), "knees": (5, 2), "ankles": (6, 3), "shoulders": (11, 14), "elbows": (12, 15),
@@ -138,6 +139,50 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
             "frames": (len(down_out), len(high_out))}
 
 
+# noise.LR_PAIRS in H36M joints (left, right): shoulders, elbows, wrists, hips, knees, ankles
+LR_H36M = ((11, 14), (12, 15), (13, 16), (4, 1), (5, 2), (6, 3))
+# Half-width of each drawn range: one clip's slope differs from the pooled one by this much and more
+# (measured per clip on the bench: hips -0.5..0.5, shoulders -0.8..0.9).
+LR_SPREAD = 0.25
+
+
+def lr_y_scales(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal: np.ndarray, cfg: dict,
+                seeds: int = 4, window: int = 27) -> list:
+    """The ``noise.level_pairs`` ranges: per left/right pair, the slope of BlazePose's left-minus-right
+    image y on the truth's, over the slope that the rest of the noise model (``cfg``: 3D offsets, jitter,
+    gross errors, swaps; sampled on the same frames in windows as in training) gives, +- LR_SPREAD (less
+    near 0, so no factor is negative). Frames where the pair looks swapped are left out of both."""
+    n = len(true2d) // window * window
+    pred, true2d, true3d, focal = pred[:n], true2d[:n], true3d[:n], focal[:n]
+    h = person_height_px(true2d)
+    proj = projector(true2d, true3d, focal)
+    windows = true3d.reshape(-1, window, 17, 3)
+    models = []
+    for s in range(seeds):
+        rng = np.random.default_rng(s)
+        biased = windows.copy()
+        biased[:, :, 4], biased[:, :, 1] = hip_bias(rng, windows, cfg)
+        for j, moved in limb_bias(rng, windows, cfg).items():
+            biased[:, :, j] = moved
+        flat = biased.reshape(n, 17, 3)
+        clean = np.stack([proj(flat[:, j]) for j in range(17)], 1).reshape(-1, window, 17, 2)
+        noisy = apply_noise(rng, h36m_to_coco17(clean), h.reshape(-1, window).mean(1), cfg)
+        models.append(coco17_to_h36m(noisy)[..., :2].reshape(n, 17, 2))
+
+    def slope(p2d: np.ndarray, left: int, right: int) -> float:
+        kept = (np.linalg.norm(p2d[:, left] - true2d[:, left], axis=-1)
+                < np.linalg.norm(p2d[:, left] - true2d[:, right], axis=-1))
+        dp, dt = ((x[kept, left, 1] - x[kept, right, 1]) / h[kept] for x in (p2d, true2d))
+        return float(np.sum(dp * dt) / np.sum(dt * dt))
+
+    ranges = []
+    for left, right in LR_H36M:
+        ratio = max(slope(pred, left, right) / np.mean([slope(m, left, right) for m in models]), 0.0)
+        half = min(LR_SPREAD, ratio)
+        ranges.append([round(float(ratio - half), 3), round(float(ratio + half), 3)])
+    return ranges
+
+
 def sample_p90(windows2d: np.ndarray, h: np.ndarray, cfg: dict, seeds: int = 8) -> float:
     errs = []
     for s in range(seeds):
@@ -214,6 +259,13 @@ def main(argv=None) -> int:
     print(f"90th percentile of the error, % of height: real video {100 * REAL_P90:.2f}; model before "
           f"{100 * before:.2f}, after {100 * after:.2f} (outlier_scale {outlier_scale})")
 
+    offsets = dict(NOISE_DEFAULTS, hip_up=hip_up, hip_out=hip_out, hip_fwd=hip_fwd,
+                   joint_scale=tuple(scale),
+                   outlier_scale=outlier_scale, **{k: v for k, v in limbs.items() if k != "frames"})
+    lr_y_scale = lr_y_scales(pred, true2d, true3d, focal, offsets)
+    print("left/right pairs' vertical separation, BlazePose over the model's, drawn from (shoulders, elbows, "
+          f"wrists, hips, knees, ankles): {lr_y_scale}")
+
     base = args.base.read_text()
     if "\nnoise:" in base:
         raise SystemExit(f"{args.base} already has a noise section")
@@ -233,6 +285,7 @@ def main(argv=None) -> int:
         f"  joint_scale: [{', '.join(f'{x:g}' for x in scale)}]",
         f"  outlier_scale: {outlier_scale}",
         *(f"  {k}: {limbs[k]}" for k in ("shoulder_up", "shoulder_out", "shoulder_in_raised", "ankle_up", "elbow_up", "knee_up")),
+        f"  lr_y_scale: {[[float(a), float(b)] for a, b in lr_y_scale]}",
     ]
     atomic.write_text(args.out, "\n".join(lines) + "\n")
     print(f"wrote {args.out}")

@@ -64,6 +64,7 @@ def test_fit_recovers_offsets_and_writes_a_config(tmp_path):
     assert 0.015 < noise["ankle_up"][0] <= noise["ankle_up"][1] < 0.025
     assert 0.01 < noise["elbow_up"][0] <= noise["elbow_up"][1] < 0.02
     assert 0.005 < noise["knee_up"][0] <= noise["knee_up"][1] < 0.015
+    assert len(noise["lr_y_scale"]) == 6 and all(0 <= lo <= hi for lo, hi in noise["lr_y_scale"])
     assert len(noise["joint_scale"]) == 17 and all(s > 0 for s in noise["joint_scale"])
     assert 0.1 < noise["outlier_scale"] < 2.0
     # the fitted section is a valid override of the noise model
@@ -95,3 +96,24 @@ def test_noise_overrides_per_keypoint(tmp_path):
     err = np.linalg.norm(apply_noise(rng, kp, np.full(8, 700.0), cfg)[..., :2] - kp, axis=-1)
     assert err[..., 9].mean() > 1.0
     assert np.abs(np.delete(err, 9, axis=-1)).max() < 1e-9
+
+
+def test_lr_y_scales_recovers_pairs_drawn_more_level():
+    # a turning walk seen from a camera tilted 30 degrees down: the near side of each pair sits lower
+    true3d = world_to_camera(walk(135, turn_deg=360.0))
+    centre = true3d[:, 0].mean(0)
+    tilt = np.radians(30.0)
+    rot = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)], [0, np.sin(tilt), np.cos(tilt)]])
+    true3d = (true3d - centre) @ rot.T + centre
+    true2d = project(true3d)
+    pred2d = true2d.copy()
+    for left, right, f in ((11, 14, 0.5), (4, 1, 0.2)):  # its shoulders and hips drawn more level
+        mid = (pred2d[:, left, 1] + pred2d[:, right, 1]) / 2
+        for j in (left, right):
+            pred2d[:, j, 1] = mid + f * (pred2d[:, j, 1] - mid)
+    pred2d += np.random.default_rng(0).normal(0, 0.3, pred2d.shape)
+    ranges = load_script().lr_y_scales(pred2d, true2d, true3d, np.full(len(true3d), 1000.0), {"disable": True})
+    centres = np.mean(ranges, axis=1)  # shoulders, elbows, wrists, hips, knees, ankles
+    np.testing.assert_allclose(centres, [0.5, 1.0, 1.0, 0.2, 1.0, 1.0], atol=0.05)
+    assert ranges[0] == [round(centres[0] - 0.25, 3), round(centres[0] + 0.25, 3)]
+    assert ranges[3][0] == 0.0  # the half-width shrinks near 0: no negative factor

@@ -439,3 +439,25 @@ def test_hip_fwd_moves_the_hips_the_way_the_body_faces():
     left, right = hip_bias(np.random.default_rng(0), joints, dict(quiet, hip_fwd=(0.02, 0.02)))
     for moved, j in ((left, 4), (right, 1)):
         np.testing.assert_allclose(moved - joints[:, :, j], np.broadcast_to([0.0, 0.0, -0.02], moved.shape), atol=1e-9)
+
+
+def test_level_pairs_scales_each_pairs_vertical_separation_and_draws_nothing_when_unset():
+    from vid2pose.train.noise import LR_PAIRS, NOISE_DEFAULTS, level_pairs
+
+    rng = np.random.default_rng(0)
+    kp = rng.uniform(100, 900, (3, 7, 17, 2))
+    state = rng.bit_generator.state
+    assert level_pairs(rng, kp, dict(NOISE_DEFAULTS)) is kp and rng.bit_generator.state == state
+    spans = [(1.0, 1.0)] * 6
+    spans[3] = (0.25, 0.25)  # the hips (COCO 11, 12) a quarter as far apart vertically
+    out = level_pairs(rng, kp, {"lr_y_scale": spans})
+    l, r = LR_PAIRS[3]
+    np.testing.assert_allclose(out[..., l, 1] - out[..., r, 1], 0.25 * (kp[..., l, 1] - kp[..., r, 1]))
+    np.testing.assert_allclose(out[..., l, 1] + out[..., r, 1], kp[..., l, 1] + kp[..., r, 1])  # same midpoint
+    others = [j for j in range(17) if j not in (l, r)]
+    np.testing.assert_allclose(out[..., others, :], kp[..., others, :])
+    np.testing.assert_allclose(out[..., 0], kp[..., 0])  # x untouched
+    # a range draws one factor per window: within a window the separation keeps its shape
+    ranged = level_pairs(np.random.default_rng(1), kp, {"lr_y_scale": [(0.2, 0.8)] * 6})
+    f = (ranged[..., l, 1] - ranged[..., r, 1]) / (kp[..., l, 1] - kp[..., r, 1])
+    assert np.ptp(f, axis=1).max() < 1e-9 and 0.2 <= f.min() and f.max() <= 0.8 and np.ptp(f[:, 0]) > 0.01

@@ -51,8 +51,34 @@ NOISE_DEFAULTS = dict(
     shoulder_in_raised=0.0,  # extra inward shift with the upper arm >= 140 degrees from hanging
     ankle_up=(0.0, 0.0),
     elbow_up=(0.0, 0.0),     # elbows up the upper arm, toward the shoulder (measured 0.8-1.9 cm, medians)
+    knee_up=(0.0, 0.0),      # knees up the thigh, toward the hip (measured IQR -1.0..2.2 cm)
+    # Per left/right pair (LR_PAIRS order), the (lo, hi) range of the factor that scales the pair's vertical
+    # separation in the image (``level_pairs``; () or None: none, nothing drawn).
+    lr_y_scale=(),
     disable=False,
 )
+
+
+# COCO-17 left/right pairs, in the order of ``lr_y_scale``: shoulders, elbows, wrists, hips, knees, ankles.
+LR_PAIRS = ((5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+
+
+def level_pairs(rng: np.random.Generator, kp: np.ndarray, cfg: dict) -> np.ndarray:
+    """(B, T, 17, 2) pixels with each left/right pair drawn more level than it is: the pair's vertical
+    separation (image y, about its midpoint) times a factor drawn per window and pair from
+    ``lr_y_scale``. BlazePose does this (measured on rendered clips: its left-minus-right y follows the
+    truth's with slope 0.4 for the hips, 0.7-0.9 for the other pairs), and the vertical separation is what
+    tells an elevated camera which side of the body is nearer. Unset: ``kp`` unchanged, nothing drawn."""
+    spans = cfg.get("lr_y_scale") or ()
+    if len(spans) == 0:
+        return kp
+    out = kp.copy()
+    for (left, right), (lo, hi) in zip(LR_PAIRS, spans):
+        f = rng.uniform(lo, hi, kp.shape[0])[:, None]
+        mid = (kp[:, :, left, 1] + kp[:, :, right, 1]) / 2
+        out[:, :, left, 1] = mid + f * (kp[:, :, left, 1] - mid)
+        out[:, :, right, 1] = mid + f * (kp[:, :, right, 1] - mid)
+    return out
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -163,6 +189,7 @@ def apply_noise(rng: np.random.Generator, kp: np.ndarray, h: np.ndarray, cfg: di
     B, T, K, _ = kp.shape
     if c["disable"]:
         return np.concatenate([kp, np.ones((B, T, K, 1))], -1)
+    kp = level_pairs(rng, kp, c)  # systematic, so before the jitter
     hh = h.reshape(B, 1, 1, 1)
     q = rng.uniform(*c["quality_range"], B).reshape(B, 1, 1, 1)
     js = np.asarray(c["joint_scale"], np.float64).reshape(1, 1, K, 1)
