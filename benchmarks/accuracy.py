@@ -183,7 +183,8 @@ def weights_noise(weights: Path | None) -> dict:
 def noise_model_errors(truth: dict, noise: dict | None = None, seeds: int = 16, window: int = 27) -> np.ndarray:
     """Errors (N, 12) of the training noise model (``noise`` overrides its defaults, as in the weights'
     config) on this clip's truth, in fractions of the person height, sampled per window as in training
-    (hips, shoulders and ankles biased in 3D as configured, then projected, in training's order)."""
+    (hips and limb joints biased in 3D as configured, then projected, in training's order; the pairs'
+    levelling and the jitter in ``apply_noise``)."""
     from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, hip_bias, limb_bias
 
     cfg = dict(NOISE_DEFAULTS, **(noise or {}))

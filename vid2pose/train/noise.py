@@ -39,10 +39,14 @@ NOISE_DEFAULTS = dict(
     limb_swap_p=0.01,        # per frame: left/right swap of one limb's pair (episode start)
     body_swap_p=0.04,        # per window: whole-body left/right swap for a run of frames
     drop_p=0.015,            # per keypoint and frame: start of a dropped episode (conf ~0)
-    hip_up=(0.015, 0.06),    # metres: BlazePose hips higher than the joint centres ...
-    hip_out=(0.0, 0.04),     # ... and wider (applied in 3D by hip_bias)
+    # metres, BlazePose's hips against the joint centres (applied in 3D by hip_bias). These defaults are the
+    # first guess from real video (research note: "higher and wider"); fitted on rendered clips
+    # (scripts/fit_noise.py, every shipped config since stage 4) they sit 0.4-2.8 cm lower and inwards.
+    hip_up=(0.015, 0.06),    # up the torso ...
+    hip_out=(0.0, 0.04),     # ... outwards from the pelvis ...
     hip_fwd=(0.0, 0.0),      # ... and forwards, the way the body faces ((0, 0): none, nothing drawn)
-    # BlazePose's shoulders and ankles against the joint centres (``limb_bias``, metres; (0, 0): none).
+    # BlazePose's shoulders, ankles, elbows and knees against the joint centres (``limb_bias``, metres;
+    # (0, 0): none).
     # Measured on rendered clips (benchmarks/accuracy.py, scripts/fit_noise.py): shoulders 1-3 cm
     # up the torso (sideways within +-0.7 cm) with the arm hanging, 2 cm inwards once it is raised
     # overhead (the landmark follows the skin); ankles 1.5-3 cm up the shin.
