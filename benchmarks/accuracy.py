@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vid2pose.lift.swaps import repair_limb_swaps  # noqa: E402
-from vid2pose.skeletons import blazepose33_world_to_h36m, coco17_to_h36m, h36m_to_coco17  # noqa: E402
+from vid2pose.skeletons import blazepose33_world_to_h36m  # noqa: E402
 from vid2pose.skeletons import H36M_JOINTS  # noqa: E402
 from vid2pose.train.evaluate import accel_error, mpjpe, n_mpjpe, p_mpjpe, procrustes_align  # noqa: E402
 from vid2pose.train.split import is_validation  # noqa: E402
@@ -185,7 +185,7 @@ def noise_model_errors(truth: dict, noise: dict | None = None, seeds: int = 16, 
     config) on this clip's truth, in fractions of the person height, sampled per window as in training
     (hips and limb joints biased in 3D as configured, then projected, in training's order; the pairs'
     levelling and the jitter in ``apply_noise``)."""
-    from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, hip_bias, limb_bias
+    from vid2pose.train.noise import NOISE_DEFAULTS, observe
 
     cfg = dict(NOISE_DEFAULTS, **(noise or {}))
 
@@ -195,14 +195,9 @@ def noise_model_errors(truth: dict, noise: dict | None = None, seeds: int = 16, 
     proj = lambda p: (p[..., :2] / p[..., 2:3]) @ K[:2, :2].T + K[:2, 2]  # noqa: E731
     errs = []
     for s in range(seeds):
-        rng = np.random.default_rng(s)
-        biased = win.copy()
-        biased[:, :, 4], biased[:, :, 1] = hip_bias(rng, win, cfg)
-        for j, moved in limb_bias(rng, win, cfg).items():
-            biased[:, :, j] = moved
-        true2d, obs2d = proj(win), proj(biased)
+        true2d = proj(win)
         h = person_height_px(true2d.reshape(-1, 17, 2)).reshape(len(win), window).mean(1)
-        noisy = coco17_to_h36m(apply_noise(rng, h36m_to_coco17(obs2d), h, cfg))[..., :2]  # limbs: exact copies
+        noisy = observe(np.random.default_rng(s), win, proj, h, cfg)
         e = np.linalg.norm(noisy - true2d, axis=-1) / h[:, None, None]
         errs.append(e[..., LIMBS].reshape(-1, 12))
     return np.concatenate(errs)

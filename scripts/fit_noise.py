@@ -33,8 +33,8 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from accuracy import person_height_px  # noqa: E402  (the bench's definition, so fit and bench agree)
 from vid2pose import atomic  # noqa: E402
-from vid2pose.skeletons import _COCO_DIRECT, coco17_to_h36m, h36m_to_coco17  # noqa: E402
-from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, hip_bias, limb_bias  # noqa: E402
+from vid2pose.skeletons import _COCO_DIRECT, h36m_to_coco17  # noqa: E402
+from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, observe  # noqa: E402
 
 REAL_P90 = 54.3 / 747  # real-video 90th percentile of the keypoint error, fraction of person height
 LIMB_PAIRS = {"hips": (4, 1), "knees": (5, 2), "ankles": (6, 3), "shoulders": (11, 14), "elbows": (12, 15),
@@ -157,17 +157,12 @@ def lr_y_scales(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal:
     h = person_height_px(true2d)
     proj = projector(true2d, true3d, focal)
     windows = true3d.reshape(-1, window, 17, 3)
-    models = []
-    for s in range(seeds):
-        rng = np.random.default_rng(s)
-        biased = windows.copy()
-        biased[:, :, 4], biased[:, :, 1] = hip_bias(rng, windows, cfg)
-        for j, moved in limb_bias(rng, windows, cfg).items():
-            biased[:, :, j] = moved
-        flat = biased.reshape(n, 17, 3)
-        clean = np.stack([proj(flat[:, j]) for j in range(17)], 1).reshape(-1, window, 17, 2)
-        noisy = apply_noise(rng, h36m_to_coco17(clean), h.reshape(-1, window).mean(1), cfg)
-        models.append(coco17_to_h36m(noisy)[..., :2].reshape(n, 17, 2))
+    def project(w: np.ndarray) -> np.ndarray:
+        flat = w.reshape(n, 17, 3)
+        return np.stack([proj(flat[:, j]) for j in range(17)], 1).reshape(-1, window, 17, 2)
+
+    models = [observe(np.random.default_rng(s), windows, project, h.reshape(-1, window).mean(1), cfg).reshape(n, 17, 2)
+              for s in range(seeds)]
 
     def slope(p2d: np.ndarray, left: int, right: int) -> float:
         kept = (np.linalg.norm(p2d[:, left] - true2d[:, left], axis=-1)

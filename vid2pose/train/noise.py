@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vid2pose.skeletons import coco17_to_h36m, h36m_to_coco17
+
 # COCO-17 order: nose, l_eye, r_eye, l_ear, r_ear, l_sho, r_sho, l_elb, r_elb, l_wri, r_wri,
 # l_hip, r_hip, l_knee, r_knee, l_ank, r_ank
 COCO_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
@@ -247,3 +249,16 @@ def apply_noise(rng: np.random.Generator, kp: np.ndarray, h: np.ndarray, cfg: di
         out = np.where(dm[..., None], out + far, out)
         conf = np.where(dm, rng.uniform(0.0, 0.15, (B, T, K)), conf)
     return np.concatenate([out, conf[..., None]], -1)
+
+
+def observe(rng: np.random.Generator, windows: np.ndarray, project, h: np.ndarray, cfg: dict) -> np.ndarray:
+    """(B, T, 17, 3) H36M joints -> (B, T, 17, 2) image points as the noise model has the 2D stage see them,
+    in H36M order: hips and limb joints moved as BlazePose has them (``hip_bias``, ``limb_bias``, in
+    training's order), ``project``ed ((B, T, 17, 3) -> (B, T, 17, 2) pixels), then ``apply_noise`` on
+    COCO-17 with ``h`` (B,) the person's height in pixels. For measuring the model against the 2D stage
+    (the limbs); training (``data.make_batch``) also projects its own face points."""
+    biased = windows.copy()
+    biased[:, :, 4], biased[:, :, 1] = hip_bias(rng, windows, cfg)
+    for j, moved in limb_bias(rng, windows, cfg).items():
+        biased[:, :, j] = moved
+    return coco17_to_h36m(apply_noise(rng, h36m_to_coco17(project(biased)), h, cfg))[..., :2]
