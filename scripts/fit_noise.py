@@ -157,6 +157,7 @@ def lr_y_scales(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal:
     h = person_height_px(true2d)
     proj = projector(true2d, true3d, focal)
     windows = true3d.reshape(-1, window, 17, 3)
+
     def project(w: np.ndarray) -> np.ndarray:
         flat = w.reshape(n, 17, 3)
         return np.stack([proj(flat[:, j]) for j in range(17)], 1).reshape(-1, window, 17, 2)

@@ -461,3 +461,5 @@ def test_level_pairs_scales_each_pairs_vertical_separation_and_draws_nothing_whe
     ranged = level_pairs(np.random.default_rng(1), kp, {"lr_y_scale": [(0.2, 0.8)] * 6})
     f = (ranged[..., l, 1] - ranged[..., r, 1]) / (kp[..., l, 1] - kp[..., r, 1])
     assert np.ptp(f, axis=1).max() < 1e-9 and 0.2 <= f.min() and f.max() <= 0.8 and np.ptp(f[:, 0]) > 0.01
+    with pytest.raises(ValueError, match="one .lo, hi. range per left/right pair"):
+        level_pairs(rng, kp, {"lr_y_scale": [(0.5, 0.5)] * 5})

@@ -73,11 +73,13 @@ def level_pairs(rng: np.random.Generator, kp: np.ndarray, cfg: dict) -> np.ndarr
     """(B, T, 17, 2) pixels with each left/right pair drawn more level than it is: the pair's vertical
     separation (image y, about its midpoint) times a factor drawn per window and pair from
     ``lr_y_scale``. BlazePose does this (measured on rendered clips: its left-minus-right y follows the
-    truth's with slope 0.4 for the hips, 0.7-0.9 for the other pairs), and the vertical separation is what
+    truth's with slope 0.4 for the hips, 0.7-1.0 for the other pairs), and the vertical separation is what
     tells an elevated camera which side of the body is nearer. Unset: ``kp`` unchanged, nothing drawn."""
     spans = cfg.get("lr_y_scale") or ()
     if len(spans) == 0:
         return kp
+    if len(spans) != len(LR_PAIRS):
+        raise ValueError(f"lr_y_scale needs one (lo, hi) range per left/right pair ({len(LR_PAIRS)}), got {len(spans)}")
     out = kp.copy()
     for (left, right), (lo, hi) in zip(LR_PAIRS, spans):
         f = rng.uniform(lo, hi, kp.shape[0])[:, None]
