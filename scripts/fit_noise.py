@@ -34,7 +34,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from accuracy import person_height_px  # noqa: E402  (the bench's definition, so fit and bench agree)
 from vid2pose import atomic  # noqa: E402
 from vid2pose.skeletons import _COCO_DIRECT, h36m_to_coco17  # noqa: E402
-from vid2pose.train.noise import NOISE_DEFAULTS, apply_noise, observe  # noqa: E402
+from vid2pose.train.noise import LR_PAIRS, NOISE_DEFAULTS, apply_noise, observe  # noqa: E402
 
 REAL_P90 = 54.3 / 747  # real-video 90th percentile of the keypoint error, fraction of person height
 LIMB_PAIRS = {"hips": (4, 1), "knees": (5, 2), "ankles": (6, 3), "shoulders": (11, 14), "elbows": (12, 15),
@@ -140,7 +140,8 @@ def limb_offsets(pred: np.ndarray, true2d: np.ndarray, true3d: np.ndarray, focal
 
 
 # noise.LR_PAIRS in H36M joints (left, right): shoulders, elbows, wrists, hips, knees, ankles
-LR_H36M = ((11, 14), (12, 15), (13, 16), (4, 1), (5, 2), (6, 3))
+_H36M_OF_COCO = {c: h for h, c in _COCO_DIRECT.items()}
+LR_H36M = tuple((_H36M_OF_COCO[left], _H36M_OF_COCO[right]) for left, right in LR_PAIRS)
 # Half-width of each drawn range: one clip's slope differs from the pooled one by this much and more
 # (measured per clip on the bench: hips -0.5..0.5, shoulders -0.8..0.9).
 LR_SPREAD = 0.25
