@@ -337,6 +337,34 @@ def test_human_proportions_come_from_the_table_and_leave_the_random_stream_alone
     assert not np.any(np.all(np.abs(want[:, None, :] / table[None] - 1) <= 0.041, -1).any(-1).all())
 
 
+def test_limb_turns_turn_arms_and_thighs_rigidly_and_draw_nothing_when_off():
+    from vid2pose.train.data import LIMB_TURNS, bone_lengths, random_limb_turns
+
+    X = np.repeat(synthetic_corpus(1, 9).points[None], 300, 0).astype(np.float64)  # (B, T, 22, 3)
+    rng = np.random.default_rng(3)
+    assert random_limb_turns(rng, X, 0.0, 15.0) is X and random_limb_turns(rng, X, 0.5, 0.0) is X
+    assert rng.random() == np.random.default_rng(3).random()  # nothing drawn when off
+    Y = random_limb_turns(np.random.default_rng(3), X, 0.5, 15.0)
+    assert np.allclose(bone_lengths(Y), bone_lengths(X))
+    moved = [j for _, limb in LIMB_TURNS for j in limb]
+    still = [j for j in range(22) if j not in moved]
+    assert np.array_equal(Y[:, :, still], X[:, :, still])  # torso, head, face, shoulders, hips
+    changed = ~np.isclose(Y, X).all((1, 2, 3))
+    assert 0.4 < changed.mean() < 0.6
+    for pivot, limb in LIMB_TURNS:
+        a, b = X[:, :, limb[0]] - X[:, :, pivot], Y[:, :, limb[0]] - Y[:, :, pivot]
+        deg = np.degrees(np.arccos(np.clip((a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1), -1, 1)))
+        assert deg.max() <= 15.0 + 1e-6 and deg[changed].max() > 10.0
+        # one rigid turn per window: the same rotation maps the limb's both bones in every frame
+        k0 = X[:, :, limb[1]] - X[:, :, limb[0]]
+        k1 = Y[:, :, limb[1]] - Y[:, :, limb[0]]
+        src, dst = np.concatenate([a, k0], 1), np.concatenate([b, k1], 1)  # (B, 2T, 3)
+        u, _, vt = np.linalg.svd(np.einsum("bni,bnj->bij", src, dst))
+        R = np.swapaxes(u @ vt, 1, 2)
+        assert np.allclose(np.einsum("bij,bnj->bni", R, src), dst, atol=1e-9)
+        assert np.allclose(np.linalg.det(R), 1.0)
+
+
 def test_config_base_chain_and_its_errors(tmp_path):
     from vid2pose.train.train import load_config
 
