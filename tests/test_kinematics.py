@@ -208,3 +208,35 @@ def test_bad_input():
     joints[2, 3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         K.fit_skeleton(joints)
+
+
+def _check_turns(R, a, b):
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(np.einsum("nij,nj->ni", R, unit(a)), unit(b), atol=1e-9)
+    np.testing.assert_allclose(R @ np.swapaxes(R, 1, 2), np.broadcast_to(np.eye(3), R.shape), atol=1e-9)
+    np.testing.assert_allclose(np.linalg.det(R), 1.0, atol=1e-9)
+
+
+def test_rotation_between_is_the_smallest_turn():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
+    R = K.rotation_between(a, b)
+    _check_turns(R, a, b)
+    # smallest: the angle turned equals the angle between the directions, about their normal
+    cos_ab = np.sum(a * b, 1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    turned = np.arccos(np.clip((np.trace(R, axis1=1, axis2=2) - 1) / 2, -1, 1))
+    np.testing.assert_allclose(turned, np.arccos(cos_ab), atol=1e-7)
+    axis = np.cross(a, b)
+    np.testing.assert_allclose(np.einsum("nij,nj->ni", R, axis), axis, atol=1e-9)
+    np.testing.assert_allclose(K.rotation_between(a, 3 * a), np.broadcast_to(np.eye(3), R.shape), atol=1e-12)
+
+
+def test_rotation_between_opposite_directions_is_a_half_turn():
+    a = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, -2.0], [0.3, -0.5, 0.8]])
+    R = K.rotation_between(a, -a)
+    _check_turns(R, a, -a)
+    np.testing.assert_allclose(np.trace(R, axis1=1, axis2=2), -1.0, atol=1e-12)  # a half turn
+    # mixed with ordinary pairs in one call, and a single pair without a batch axis
+    b = np.array([[0, 1.0, 0], [0, -1.0, 0]])
+    _check_turns(K.rotation_between(np.array([[1.0, 0, 0], [0, 1.0, 0]]), b), np.array([[1.0, 0, 0], [0, 1.0, 0]]), b)
+    assert np.allclose(K.rotation_between(np.array([0, 0, 1.0]), np.array([0, 0, -1.0])) @ [0, 0, 1.0], [0, 0, -1])

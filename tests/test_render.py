@@ -12,7 +12,6 @@ from vid2pose.render.body import (
     ANNY_DRIVEN_BONES,
     H36M_JOINT_NAMES,
     retarget_bvh,
-    rotation_between,
 )
 from vid2pose.render.raster import Camera, draw_ground_shadow, floor_wall_background, render_mesh
 from vid2pose.skeletons import canonical_torso
@@ -127,15 +126,6 @@ def test_background_and_shadow():
     below = cam.project(np.array([0.0, 0.0, 0.0])).round().astype(int)
     assert out[below[1], below[0]].sum() < bg[below[1], below[0]].sum()  # darker under it
     assert (out[:5] == bg[:5]).all()  # wall far above untouched
-
-
-def test_rotation_between():
-    rng = np.random.default_rng(1)
-    a, b = rng.normal(size=(10, 3)), rng.normal(size=(10, 3))
-    R = rotation_between(a, b)
-    got = np.einsum("nij,nj->ni", R, a / np.linalg.norm(a, axis=1, keepdims=True))
-    np.testing.assert_allclose(got, b / np.linalg.norm(b, axis=1, keepdims=True), atol=1e-9)
-    np.testing.assert_allclose(R @ np.swapaxes(R, 1, 2), np.broadcast_to(np.eye(3), R.shape), atol=1e-9)
 
 
 # --- retargeting on a synthetic skeleton -------------------------------------------

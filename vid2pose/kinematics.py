@@ -142,11 +142,12 @@ def _frame(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.stack([u, v, np.cross(u, v)], axis=-1)
 
 
-def _shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rotation (..., 3, 3) turning unit vector a onto unit vector b about their common normal.
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest rotation(s) (..., 3, 3) turning direction ``a`` onto direction ``b`` (..., 3).
 
-    Undefined for exactly opposite vectors; such poses (a head pointing back into the chest, an
-    arm crossing through the body) are not reached by people.
+    The one place the project builds it (skeleton fitting, the mocap reader's levelling, posing
+    the render body). Opposite directions have no single smallest rotation: they get the half
+    turn about an axis perpendicular to ``a``, so the result is always a proper rotation.
     """
     a, b = np.broadcast_arrays(_normalize(a), _normalize(b))
     axis = np.cross(a, b)
@@ -156,8 +157,15 @@ def _shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     k[..., 1, 0], k[..., 1, 2] = axis[..., 2], -axis[..., 0]
     k[..., 2, 0], k[..., 2, 1] = -axis[..., 1], axis[..., 0]
     # Rodrigues with sin/(1 - cos) folded in: R = I + K + K^2 / (1 + c).
-    scale = 1.0 / np.maximum(1.0 + c, 1e-6)
-    return np.eye(3) + k + (k @ k) * scale[..., None, None]
+    rot = np.eye(3) + k + (k @ k) / np.maximum(1.0 + c, 1e-9)[..., None, None]
+    opposite = 1.0 + c < 1e-9
+    if np.any(opposite):
+        # half turn about n, a unit vector perpendicular to a: R = 2 n n^T - I
+        ao = a[opposite]
+        helper = np.where(np.abs(ao[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+        n = _normalize(np.cross(ao, helper))
+        rot[opposite] = 2.0 * n[:, :, None] * n[:, None, :] - np.eye(3)
+    return rot
 
 
 def _kabsch(rest: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -275,7 +283,7 @@ def fit_skeleton(joints: np.ndarray, valid: np.ndarray | None = None) -> Skeleto
     yz = np.array([0.0, 1.0, 1.0])  # drops x: makes a median direction left-right symmetric
     tf = _thorax_frame(p)
     spine_dir = _median_vector(_in_frame(tf, _normalize(p[:, THORAX] - p[:, SPINE])))
-    tilt = _shortest_arc(spine_dir * yz, _Y)
+    tilt = rotation_between(spine_dir * yz, _Y)
     nose = _median_vector(_in_frame(tf, p[:, NOSE] - p[:, THORAX])) * yz
     off[NOSE] = tilt @ (_normalize(nose) * med_len(NOSE))
     ls, rs = _mirror_pair(
@@ -322,7 +330,7 @@ def _limb_hinges(
         if t == 0:
             # No history: zero twist relative to the parent (swing the rest hinge along).
             local_dir = parent_rot[0].T @ u[0]
-            ref = parent_rot[0] @ (_shortest_arc(upper_dir0, local_dir) @ hinge0)
+            ref = parent_rot[0] @ (rotation_between(upper_dir0, local_dir) @ hinge0)
         else:
             # Keep the previous twist relative to the parent, so a straight arm turns with the
             # body instead of staying fixed in the world.
@@ -360,7 +368,7 @@ def world_rotations(
         g[:, j2] = g[:, j1]
 
     head_local = _in_frame(g[:, THORAX], p[:, HEAD] - p[:, NOSE])
-    g[:, NOSE] = g[:, THORAX] @ _shortest_arc(_rest_dir(skeleton, HEAD), head_local)
+    g[:, NOSE] = g[:, THORAX] @ rotation_between(_rest_dir(skeleton, HEAD), head_local)
     g[:, HEAD] = g[:, NOSE]
     return g
 

@@ -40,9 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from vid2pose.errors import MissingDependencyError
-from vid2pose.kinematics import _frame
-from vid2pose.render.body import ANNY_DRIVEN_BONES, _torso_frame, anny_h36m_joints, head_landmark_vertices, \
-    rotation_between
+from vid2pose.kinematics import _frame, rotation_between
+from vid2pose.render.body import ANNY_DRIVEN_BONES, _torso_frame, anny_h36m_joints, head_landmark_vertices
 
 # camera (x right, y down, z forward) -> anny world (x = person's left when facing the camera, y back, z up)
 CAM_TO_ANNY = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])

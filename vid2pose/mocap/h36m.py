@@ -58,6 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vid2pose.kinematics import rotation_between
 from vid2pose.skeletons import H36M_JOINTS, H36M_LEG_M, canonical_torso
 
 __all__ = ["FAMILIES", "FPS_OVERRIDES", "detect_family", "load_h36m", "resample", "true_fps",
@@ -216,7 +217,7 @@ def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family:
     up_axis = int(np.argmax(np.abs(torso)))
     R_world = np.eye(3)
     if up_axis != 1 or torso[1] < 0:
-        R_world = _rotation_between(torso, np.array([0.0, 1.0, 0.0]))
+        R_world = rotation_between(torso, np.array([0.0, 1.0, 0.0]))
 
     # Head frame: calibrate the head's local forward/up axes against the body.
     base = P(fam.head) * unit
@@ -251,16 +252,6 @@ def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family:
         face = face @ R_world.T
     info = {"family": family, "unit_m": unit, "leg_m": float(leg * unit)}
     return J.astype(np.float32), face.astype(np.float32), info
-
-
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = _unit(a), _unit(b)
-    v = np.cross(a, b)
-    c = float(a @ b)
-    if np.linalg.norm(v) < 1e-9:
-        return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + vx + vx @ vx / (1 + c)
 
 
 def load_h36m(path: str | Path, fps: float | None = None, with_face: bool = False):

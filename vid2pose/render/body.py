@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vid2pose.kinematics import rotation_between
 from vid2pose.mocap.bvh import BvhMotion
 from vid2pose.skeletons import canonical_torso
 
@@ -49,7 +50,6 @@ __all__ = [
     "head_landmark_vertices",
     "resolve_mocap_joints",
     "retarget_bvh",
-    "rotation_between",
     "run_anny",
 ]
 
@@ -146,21 +146,6 @@ def resolve_mocap_joints(motion: BvhMotion) -> dict[str, int]:
         else:
             raise KeyError(f"mocap skeleton has no joint for {canon!r} (tried {aliases})")
     return out
-
-
-def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Smallest rotation(s) taking direction ``a`` onto ``b`` (..., 3) -> (..., 3, 3)."""
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
-    v = np.cross(a, b)
-    c = np.sum(a * b, axis=-1)
-    # Rodrigues with k = v/|v|, sin = |v|, cos = c: R = I + [v]x + [v]x^2 / (1 + c).
-    vx = np.zeros(v.shape[:-1] + (3, 3))
-    vx[..., 0, 1], vx[..., 0, 2] = -v[..., 2], v[..., 1]
-    vx[..., 1, 0], vx[..., 1, 2] = v[..., 2], -v[..., 0]
-    vx[..., 2, 0], vx[..., 2, 1] = -v[..., 1], v[..., 0]
-    denom = np.maximum(1.0 + c, 1e-9)[..., None, None]
-    return np.eye(3) + vx + vx @ vx / denom
 
 
 def _torso_frame(hip_l, hip_r, sh_l, sh_r, kind: str) -> np.ndarray:
