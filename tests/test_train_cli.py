@@ -57,6 +57,7 @@ def test_train_then_eval_from_the_command_line(tmp_path):
     card = out.with_suffix(".md").read_text()
     assert "sha256" in card and "--config tiny.yaml --seed 3" in card and "--steps 6" in card
     assert "cmu_iclone_cc" in card  # the held-out take was evaluated
+    assert " min on 1 CPU thread,\n" in card  # the config's threads: 1, as trained
     assert "lifted as `vid2pose run` lifts a track" in card and obj["train"]["metrics_as_run_mm"]["overall"]["windows"] == 4
 
     res = runner.invoke(app, ["eval-lifter", str(out), "--data", str(data), "--json"])

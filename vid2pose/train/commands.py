@@ -345,6 +345,7 @@ see it, so this is the accuracy `vid2pose run` gives from 2D with the noise mode
                 "are arguably non-commercial: use them for non-commercial purposes only, or retrain with "
                 "`--cmu-only` for a CMU-only model.")
     steps_total = s.get("total_steps")
+    threads = int(cfg.get("threads", 2))
     # Machine-independent: no absolute paths of the machine that trained (the config is printed below).
     repro = _reproduce_chain(out.name, s)
     ov = m.get("overall", {})
@@ -359,7 +360,7 @@ no code or weights), trained by `vid2pose/train/` on real motion capture. 2D H36
 - model: `SSRSTF(**{json.dumps(cfg['model'])})`, {s.get('params', 0) / 1e6:.2f} M parameters
 - trained: {s.get('date', '')}, seed {s.get('seed')}, {s.get('steps')} of {steps_total} steps
   ({'stopped early by the time budget' if s.get('stopped_early') else 'full schedule'}),
-  {s.get('train_seconds', 0) / 60:.1f} min on 2 CPU threads,
+  {s.get('train_seconds', 0) / 60:.1f} min on {threads} CPU thread{'' if threads == 1 else 's'},
   {s.get('windows_per_s', 'n/a')} windows/s ({s.get('frames_per_s', 'n/a')} frames/s)
 
 ## Data and licences
