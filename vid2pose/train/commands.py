@@ -263,7 +263,7 @@ def run_eval_lifter(weights: Path, data: list[Path], config: Path | None = None,
         cfg["clip_len"], cfg["fps"] = int(obj["clip_len"]), float(obj["fps"])
         if seed is not None:
             cfg["eval"]["seed"] = int(seed)
-        torch.set_num_threads(int(cfg.get("threads", 2)))
+        torch.set_num_threads(int(cfg["threads"]))
         runner = tr.Runner(cfg, [Path(d) for d in data], DEFAULT_RUN_ROOT / "eval", 0, cmu_only, console)
         _, val = runner.corpora()
         if val is None:
@@ -345,7 +345,7 @@ see it, so this is the accuracy `vid2pose run` gives from 2D with the noise mode
                 "are arguably non-commercial: use them for non-commercial purposes only, or retrain with "
                 "`--cmu-only` for a CMU-only model.")
     steps_total = s.get("total_steps")
-    threads = int(cfg.get("threads", 2))
+    threads = int(cfg.get("threads", tr.DEFAULTS["threads"]))
     # Machine-independent: no absolute paths of the machine that trained (the config is printed below).
     repro = _reproduce_chain(out.name, s)
     ov = m.get("overall", {})
