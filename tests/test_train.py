@@ -125,6 +125,24 @@ def test_noise_model_statistics():
     assert np.corrcoef(conf.ravel(), err.ravel())[0, 1] < -0.3
 
 
+def test_exact_2d_pairs_with_the_noise_model():
+    # noise off draws the same cameras and bodies as noise on (the noise is drawn and dropped), so an
+    # exact-2D evaluation differs from the noise-model one by the 2D errors alone
+    corpus = synthetic_corpus()
+    noisy = make_batch(np.random.default_rng(5), corpus, 6, 27, {})
+    exact = make_batch(np.random.default_rng(5), corpus, 6, 27, {"noise": {"disable": True}})
+    assert np.array_equal(noisy["gt_cam"], exact["gt_cam"]) and np.array_equal(noisy["f"], exact["f"])
+    # (the model-space targets differ: they are scaled by each input's own 2D box)
+    assert not np.allclose(noisy["input"], exact["input"], atol=1e-3)
+    assert np.all(exact["input"][..., 2] == 1.0)  # full confidence
+    # the windows after these too: the stream was used alike
+    rng_noisy, rng_exact = np.random.default_rng(9), np.random.default_rng(9)
+    make_batch(rng_noisy, corpus, 6, 27, {})
+    make_batch(rng_exact, corpus, 6, 27, {"noise": {"disable": True}})
+    assert np.array_equal(make_batch(rng_noisy, corpus, 6, 27, {})["gt_cam"],
+                          make_batch(rng_exact, corpus, 6, 27, {})["gt_cam"])
+
+
 def test_tiny_training_run_reduces_loss():
     torch.manual_seed(0)
     torch.set_num_threads(1)

@@ -68,6 +68,14 @@ def test_train_then_eval_from_the_command_line(tmp_path):
     # the 60-frame take whole, under the default 4 camera draws
     assert as_run["overall"]["windows"] == 4 and 0 < as_run["overall"]["mpjpe"] < 2000
 
+    # the ceiling: the same windows and cameras with the true 2D, the noise model off
+    res = runner.invoke(app, ["eval-lifter", str(out), "--data", str(data), "--json", "--exact-2d"])
+    assert res.exit_code == 0, res.output
+    exact = json.loads(res.output[res.output.index("{"):])
+    assert exact["input_2d"] == "exact 2D" and "held-out performers, exact 2D" in res.output
+    assert exact["metrics_mm"]["overall"]["windows"] == metrics["overall"]["windows"]
+    assert exact["metrics_mm"]["overall"]["mpjpe"] != metrics["overall"]["mpjpe"]
+
     # a finished run resumes to the same end without training further
     res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config),
                               "--run-dir", str(tmp_path / "run"), "--seed", "3", "--resume"])

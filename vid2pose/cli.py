@@ -219,11 +219,13 @@ def eval_lifter(
     config: Optional[Path] = typer.Option(None, "--config", help="Config (default: the one stored in the weights)."),
     cmu_only: bool = typer.Option(False, "--cmu-only", help="Evaluate on the CMU part only."),
     json_out: bool = typer.Option(False, "--json", help="Also print the metrics as JSON on stdout."),
+    exact_2d: bool = typer.Option(False, "--exact-2d", help="Feed the true 2D projections, noise model off: the "
+                                  "lifter's ceiling (the literature's ground-truth-2D protocol)."),
 ) -> None:
     """MPJPE, P-MPJPE, N-MPJPE and acceleration error on the held-out performers, per source."""
     from vid2pose.train.commands import run_eval_lifter
 
-    raise typer.Exit(run_eval_lifter(weights_file, data, config, json_out, cmu_only))
+    raise typer.Exit(run_eval_lifter(weights_file, data, config, json_out, cmu_only, exact_2d=exact_2d))
 
 
 @app.command()

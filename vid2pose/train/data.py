@@ -297,8 +297,14 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
         X[:, :, :17] = canonical_torso(X[:, :, :17], _leg_lengths(bone_lengths(X))[:, None])
     joints = X[:, :, :17]
     cam = cams.sample_cameras(rng, joints, cfg.get("camera"))
+    # noise off ("exact 2D"): the noise is still drawn, then dropped, so the random stream (cameras and
+    # bodies of every later window) is the one the noise model sees and the two evaluations pair up
+    exact = bool(ncfg["disable"])
+    ncfg["disable"] = False
     hipL, hipR = noise_mod.hip_bias(rng, joints, ncfg)
     biased = noise_mod.limb_bias(rng, joints, ncfg)  # shoulders, ankles, elbows, knees ({} when none is set)
+    if exact:
+        hipL, hipR, biased = joints[:, :, 4], joints[:, :, 1], {}
     extra = [biased.get(j, joints[:, :, j]) for j in (11, 14, 6, 3, 12, 15, 5, 2)]
     allpts = np.concatenate([X, hipL[:, :, None], hipR[:, :, None]] + [e[:, :, None] for e in extra], 2)
     Xc = cam.to_camera(allpts)  # (B, T, 32, 3)
@@ -311,6 +317,8 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
     stature = np.linalg.norm(joints[:, :, 10] - joints[:, :, 3], axis=-1).max(1) + 0.08
     h_px = f * stature / np.maximum(Xc[:, :, 0, 2].mean(1), 0.3)
     noisy = noise_mod.apply_noise(rng, coco, h_px, ncfg)
+    if exact:
+        noisy = np.concatenate([coco, np.ones(coco.shape[:-1] + (1,))], -1)
     kp = coco17_to_h36m(noisy)  # (B, T, 17, 3)
 
     inp = np.zeros((B, T, 17, 3), np.float32)
