@@ -35,11 +35,9 @@ def body_ratios(body, phenotype: dict) -> np.ndarray:
     """One row of ratios (PROPORTION_COLUMNS order) for an anny body of ``phenotype``."""
     from vid2pose.render.body import anny_h36m_joints
 
-    body.set_phenotype(phenotype)
-    rest = body.model(pose_parameters=None, phenotype_kwargs=phenotype)
-    poses = rest["rest_bone_poses"].double().numpy()
-    verts = rest["rest_vertices"].double().numpy()
-    J = anny_h36m_joints(poses, verts, body.labels, body.nose_vertex, body.head_top_vertex)  # (1, 17, 3)
+    body.set_phenotype(phenotype)  # builds the rest body once; its bones and mesh are kept
+    J = anny_h36m_joints(body.rest_poses[None], body.rest_vertices[None], body.labels, body.nose_vertex,
+                         body.head_top_vertex)  # (1, 17, 3)
     L = bone_lengths(J[None])  # (1, 17)
     leg = _leg_lengths(L)[0]
     ratios = [L[0, g[0]] / leg for g, _, _ in PROPORTION_RANGES]

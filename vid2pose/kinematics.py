@@ -130,15 +130,16 @@ class Skeleton:
 # small vector helpers (all broadcast over leading axes)
 
 
-def _normalize(v: np.ndarray) -> np.ndarray:
+def unit_vectors(v: np.ndarray) -> np.ndarray:
+    """``v`` (..., 3) scaled to unit length (a zero vector stays zero)."""
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return v / np.maximum(n, _EPS)
 
 
 def _frame(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Orthonormal frame (..., 3, 3), columns [u, v', u x v'] with v' = v made orthogonal to u."""
-    u = _normalize(u)
-    v = _normalize(v - np.sum(v * u, axis=-1, keepdims=True) * u)
+    u = unit_vectors(u)
+    v = unit_vectors(v - np.sum(v * u, axis=-1, keepdims=True) * u)
     return np.stack([u, v, np.cross(u, v)], axis=-1)
 
 
@@ -149,7 +150,7 @@ def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     the render body). Opposite directions have no single smallest rotation: they get the half
     turn about an axis perpendicular to ``a``, so the result is always a proper rotation.
     """
-    a, b = np.broadcast_arrays(_normalize(a), _normalize(b))
+    a, b = np.broadcast_arrays(unit_vectors(a), unit_vectors(b))
     axis = np.cross(a, b)
     c = np.sum(a * b, axis=-1)
     k = np.zeros(axis.shape + (3,))
@@ -163,7 +164,7 @@ def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # half turn about n, a unit vector perpendicular to a: R = 2 n n^T - I
         ao = a[opposite]
         helper = np.where(np.abs(ao[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
-        n = _normalize(np.cross(ao, helper))
+        n = unit_vectors(np.cross(ao, helper))
         rot[opposite] = 2.0 * n[:, :, None] * n[:, None, :] - np.eye(3)
     return rot
 
@@ -198,7 +199,7 @@ def _in_frame(frame: np.ndarray, v: np.ndarray) -> np.ndarray:
 def _mirror_pair(left: np.ndarray, right: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray]:
     """Average a left/right pair of rest offsets across the sagittal plane (x -> -x)."""
     avg = 0.5 * (left + right * np.array([-1.0, 1.0, 1.0]))
-    avg = _normalize(avg) * length
+    avg = unit_vectors(avg) * length
     return avg, avg * np.array([-1.0, 1.0, 1.0])
 
 
@@ -220,9 +221,9 @@ def _check_joints(joints: np.ndarray) -> np.ndarray:
 def _pelvis_frame(p: np.ndarray) -> np.ndarray:
     # Built only from the pelvis's own children (spine, hips), so it moves rigidly with them:
     # y = up the spine, x = towards the left hip, z = x cross y = forward.
-    y = _normalize(p[:, SPINE] - p[:, PELVIS])
+    y = unit_vectors(p[:, SPINE] - p[:, PELVIS])
     x = p[:, L_HIP] - p[:, R_HIP]
-    x = _normalize(x - np.sum(x * y, axis=-1, keepdims=True) * y)
+    x = unit_vectors(x - np.sum(x * y, axis=-1, keepdims=True) * y)
     return np.stack([x, y, np.cross(x, y)], axis=-1)
 
 
@@ -282,10 +283,10 @@ def fit_skeleton(joints: np.ndarray, valid: np.ndarray | None = None) -> Skeleto
     # that, on average, the spine bone below it points straight up as it does in the rest pose.
     yz = np.array([0.0, 1.0, 1.0])  # drops x: makes a median direction left-right symmetric
     tf = _thorax_frame(p)
-    spine_dir = _median_vector(_in_frame(tf, _normalize(p[:, THORAX] - p[:, SPINE])))
+    spine_dir = _median_vector(_in_frame(tf, unit_vectors(p[:, THORAX] - p[:, SPINE])))
     tilt = rotation_between(spine_dir * yz, _Y)
     nose = _median_vector(_in_frame(tf, p[:, NOSE] - p[:, THORAX])) * yz
-    off[NOSE] = tilt @ (_normalize(nose) * med_len(NOSE))
+    off[NOSE] = tilt @ (unit_vectors(nose) * med_len(NOSE))
     ls, rs = _mirror_pair(
         _median_vector(_in_frame(tf, p[:, L_SHOULDER] - p[:, THORAX])),
         _median_vector(_in_frame(tf, p[:, R_SHOULDER] - p[:, THORAX])),
@@ -295,7 +296,7 @@ def fit_skeleton(joints: np.ndarray, valid: np.ndarray | None = None) -> Skeleto
 
     # Head top relative to the nose, in the thorax's frame as the rest pose sees it (tf @ tilt.T).
     head = _median_vector(_in_frame(tf @ tilt.T, p[:, HEAD] - p[:, NOSE])) * yz
-    off[HEAD] = _normalize(head) * med_len(HEAD)
+    off[HEAD] = unit_vectors(head) * med_len(HEAD)
     return Skeleton(offsets=off, parents=tuple(parents), names=JOINT_NAMES)
 
 
@@ -304,7 +305,7 @@ def fit_skeleton(joints: np.ndarray, valid: np.ndarray | None = None) -> Skeleto
 
 
 def _rest_dir(skeleton: Skeleton, child: int) -> np.ndarray:
-    return _normalize(skeleton.offsets[child])
+    return unit_vectors(skeleton.offsets[child])
 
 
 def _limb_hinges(
@@ -324,8 +325,8 @@ def _limb_hinges(
     # Folded limbs (bend > 90 deg) are well defined too: only the sine being small matters,
     # and a limb folded to ~180 deg is not a human pose.
     w = _smoothstep(sin_bend, np.sin(np.deg2rad(straight)), np.sin(np.deg2rad(bent)))
-    hinge = _normalize(normal)
-    u = _normalize(upper)
+    hinge = unit_vectors(normal)
+    u = unit_vectors(upper)
     for t in np.flatnonzero(w < 1.0):  # only near-straight frames need the previous frame
         if t == 0:
             # No history: zero twist relative to the parent (swing the rest hinge along).
@@ -335,7 +336,7 @@ def _limb_hinges(
             # Keep the previous twist relative to the parent, so a straight arm turns with the
             # body instead of staying fixed in the world.
             ref = parent_rot[t] @ (parent_rot[t - 1].T @ hinge[t - 1])
-        ref = _normalize(ref - np.dot(ref, u[t]) * u[t])
+        ref = unit_vectors(ref - np.dot(ref, u[t]) * u[t])
         mix = w[t] * hinge[t] + (1.0 - w[t]) * ref
         n = np.linalg.norm(mix)
         hinge[t] = mix / n if n > 1e-6 else ref
@@ -355,7 +356,7 @@ def world_rotations(
     g[:, THORAX] = _kabsch(
         off[[NOSE, L_SHOULDER, R_SHOULDER]], p[:, [NOSE, L_SHOULDER, R_SHOULDER]] - p[:, [THORAX]]
     )
-    lateral = _normalize(p[:, L_SHOULDER] - p[:, R_SHOULDER]) + _normalize(p[:, L_HIP] - p[:, R_HIP])
+    lateral = unit_vectors(p[:, L_SHOULDER] - p[:, R_SHOULDER]) + unit_vectors(p[:, L_HIP] - p[:, R_HIP])
     g[:, SPINE] = _frame(p[:, THORAX] - p[:, SPINE], lateral) @ _frame(_rest_dir(skeleton, THORAX), _X).T
 
     for j0, j1, j2, hinge0 in _LIMBS:

@@ -164,12 +164,12 @@ class AnnyBody:
     def set_phenotype(self, phenotype: dict) -> None:
         """Body shape (anny's gender, age, muscle, weight, height, proportions in [0, 1])."""
         self.phenotype = dict(phenotype)
-        self.rest_poses, rest_vertices = self._rest(self.phenotype)
+        self.rest_poses, self.rest_vertices = self._rest(self.phenotype)
         self.rest_heads = self.rest_poses[:, :3, 3]
         w = self.model.vertex_bone_weights.numpy()
         vb = self.model.vertex_bone_indices.numpy()[np.arange(len(w)), w.argmax(1)]
-        self.head_top_vertex, self.nose_vertex = head_landmark_vertices(rest_vertices, vb, self.labels.index("head"))
-        self._rest_head_points = rest_vertices[[self.head_top_vertex, self.nose_vertex]]
+        self.head_top_vertex, self.nose_vertex = head_landmark_vertices(self.rest_vertices, vb, self.labels.index("head"))
+        self._rest_head_points = self.rest_vertices[[self.head_top_vertex, self.nose_vertex]]
         rest_pos = self._landmarks(self.rest_heads)
         self._rest_pos = rest_pos
         self._rest_torso = {k: _torso_frame(rest_pos["hip_l"], rest_pos["hip_r"], rest_pos["shoulder_l"],

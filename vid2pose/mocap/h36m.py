@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vid2pose.kinematics import rotation_between
+from vid2pose.kinematics import rotation_between, unit_vectors
 from vid2pose.skeletons import H36M_JOINTS, H36M_LEG_M, canonical_torso
 
 __all__ = ["FAMILIES", "FPS_OVERRIDES", "detect_family", "load_h36m", "resample", "true_fps",
@@ -180,10 +180,6 @@ def _guess_unit(leg_len_file_units: float) -> float:
     return 0.01
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
-
-
 def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family: str,
                      unit_m: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """World rotations (F, J, 3, 3) and positions (F, J, 3) of a named skeleton ->
@@ -213,7 +209,7 @@ def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family:
     J[:, 0] = pelvis
 
     # Up axis: the data families are Y-up; for unknown files make the mean torso direction +Y.
-    torso = _unit((thorax - pelvis).mean(0))
+    torso = unit_vectors((thorax - pelvis).mean(0))
     up_axis = int(np.argmax(np.abs(torso)))
     R_world = np.eye(3)
     if up_axis != 1 or torso[1] < 0:
@@ -223,11 +219,11 @@ def skeleton_to_h36m(names: list[str], rot: np.ndarray, pos: np.ndarray, family:
     base = P(fam.head) * unit
     R_h = rot[:, idx[fam.head]]
     left = (J[:, 4] - J[:, 1]) + (J[:, 11] - J[:, 14])
-    body_up = _unit(thorax - pelvis)
-    body_fwd = _unit(np.cross(left, body_up))
-    f_loc = _unit(np.einsum("fba,fb->a", R_h, body_fwd))
+    body_up = unit_vectors(thorax - pelvis)
+    body_fwd = unit_vectors(np.cross(left, body_up))
+    f_loc = unit_vectors(np.einsum("fba,fb->a", R_h, body_fwd))
     u_loc = np.einsum("fba,fb->a", R_h, body_up)
-    u_loc = _unit(u_loc - f_loc * (u_loc @ f_loc))
+    u_loc = unit_vectors(u_loc - f_loc * (u_loc @ f_loc))
     fwd_h = np.einsum("fab,b->fa", R_h, f_loc)
     up_h = np.einsum("fab,b->fa", R_h, u_loc)
     left_h = np.cross(up_h, fwd_h)
