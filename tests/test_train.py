@@ -408,6 +408,8 @@ def test_the_shipped_weights_config_file_gives_their_training_config():
     t = torch.load(root / "weights" / "ssr-stf.pt", weights_only=True)["train"]
     stored, now = dict(t["config"]), _plain(load_config(root / t["config_file"]))
     stored.pop("eval"), now.pop("eval")
+    # the command also passes --steps (the run's plan), which is stored when it overrode the file's
+    assert stored.pop("steps") in (now.pop("steps"), t["total_steps"])
     assert stored == now
 
 
