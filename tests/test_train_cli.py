@@ -187,3 +187,17 @@ def test_the_reproduce_chain_names_stages_written_to_the_same_file_apart():
     assert "--out weights/ssr-stf-stage2.pt" in lines[3] and "--steps 120 --init weights/first.pt" in lines[3]
     assert "--out weights/ssr-stf-stage3.pt" in lines[5] and "--init weights/ssr-stf-stage2.pt" in lines[5]
     assert lines[-1].endswith("--steps 50 --init weights/ssr-stf-stage3.pt") and "--out weights/ssr-stf.pt" in lines[-1]
+
+
+def test_the_card_says_which_2d_the_metrics_were_measured_with():
+    from pathlib import Path
+
+    from vid2pose.train.commands import model_card
+
+    t = torch.load(Path(__file__).resolve().parents[1] / "weights" / "ssr-stf.pt", weights_only=True)["train"]
+    card = model_card(Path("w.pt"), "0" * 64, t["config"], t)
+    assert "## Metrics (validation split, with the noise model," in card and "with the noise model's errors" in card
+    exact = dict(t["config"], noise=dict(t["config"]["noise"], disable=True))
+    card = model_card(Path("w.pt"), "0" * 64, exact, t)
+    assert "## Metrics (validation split, with the exact 2D (noise model off)," in card
+    assert "gives from 2D without errors" in card and "noise model's errors" not in card

@@ -330,10 +330,12 @@ def model_card(out: Path, sha: str, cfg: dict, s: dict) -> str:
     rows = _card_rows(m)
     as_run = s.get("metrics_as_run_mm") or {}
     e = cfg.get("eval", {})
+    exact = _input_2d(cfg) == "exact 2D"
+    seen_2d = "the exact 2D (noise model off)" if exact else "the noise model"
     as_run_txt = "" if not as_run else f"""
 Spans of {_eval_span(cfg)} frames lifted as `vid2pose run` lifts a track (up to {e.get('spans_per_clip')} spans per clip, each
 seen through {e.get('draws', 1)} camera and noise draws): every frame is the blend of the overlapping windows that
-see it, so this is the accuracy `vid2pose run` gives from 2D with the noise model's errors.
+see it, so this is the accuracy `vid2pose run` gives from 2D {"without errors" if exact else "with the noise model's errors"}.
 
 | source | spans | MPJPE | P-MPJPE | N-MPJPE | accel (mm/frame²) |
 |---|---|---|---|---|---|
@@ -403,7 +405,7 @@ Config:
 {json.dumps(cfg, indent=1, default=str)}
 ```
 
-## Metrics (validation split, with the noise model, flip averaging; mm, in metres via the true clip scale)
+## Metrics (validation split, with {seen_2d}, flip averaging; mm, in metres via the true clip scale)
 
 Windows of {cfg['clip_len']} frames, each lifted on its own (the metric of the lifter's lineage), each seen through
 {e.get('draws', 1)} camera and noise draws (counted once per draw):
