@@ -81,9 +81,14 @@ def _as_lifter(model, cfg: dict):
     return LoadedLifter(spec=spec, model=model, weights=WeightsIdentity("ssr-stf", "(in memory)", ""), device="cpu")
 
 
+def _noise_off(cfg: dict) -> bool:
+    """Whether the config feeds the lifter the true projections (noise model off)."""
+    return bool(cfg.get("noise", {}).get("disable"))
+
+
 def _input_2d(cfg: dict) -> str:
-    """What the lifter was fed: the true projections, or the projections through the noise model."""
-    return "exact 2D" if cfg.get("noise", {}).get("disable") else "noise model"
+    """What the lifter was fed, as the tables and the JSON name it."""
+    return "exact 2D" if _noise_off(cfg) else "noise model"
 
 
 def _as_run_title(cfg: dict) -> str:
@@ -330,7 +335,7 @@ def model_card(out: Path, sha: str, cfg: dict, s: dict) -> str:
     rows = _card_rows(m)
     as_run = s.get("metrics_as_run_mm") or {}
     e = cfg.get("eval", {})
-    exact = _input_2d(cfg) == "exact 2D"
+    exact = _noise_off(cfg)
     seen_2d = "the exact 2D (noise model off)" if exact else "the noise model"
     as_run_txt = "" if not as_run else f"""
 Spans of {_eval_span(cfg)} frames lifted as `vid2pose run` lifts a track (up to {e.get('spans_per_clip')} spans per clip, each
