@@ -1,6 +1,6 @@
 """Speed and peak memory of the lifting stage, per lifter, batch size and flip setting.
 
-    python benchmarks/lift.py [--frames 300] [--lifters ssr-stf,motionagformer-xs] [--batches 1,8,64]
+    python benchmarks/lift.py [--frames 300] [--lifters ssr-stf,motionagformer-xs] [--batches 1,8,64] [--hops 2,3]
 
 Runs the real sequence code (windows, normalisation, network, blending) on a made-up
 smooth 2D track of --frames frames at 30 fps, with random weights of each lifter's
@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def one(lifter: str, frames: int, batch: int, flip: bool) -> dict:
+def one(lifter: str, frames: int, batch: int, flip: bool, hops: int | None = None) -> dict:
     import numpy as np
     import torch
 
@@ -53,12 +53,13 @@ def one(lifter: str, frames: int, batch: int, flip: bool) -> dict:
     kp[..., 0] = 300 + 100 * np.sin(t)[:, None] + np.arange(17) * 3
     kp[..., 1] = 200 + np.arange(17) * 10
     kp[..., 2] = 0.9
-    opts = LiftOptions(flip=flip, batch_size=batch)
+    opts = LiftOptions(flip=flip, batch_size=batch, hops=hops)
     lift_sequence(kp[: min(frames, spec.clip_len)], 30.0, 640, 480, lifter_obj, opts)  # warm-up
     t0 = time.perf_counter()
     lift_sequence(kp, 30.0, 640, 480, lifter_obj, opts)
     dt = time.perf_counter() - t0
-    return {"lifter": lifter, "T": spec.clip_len, "batch": batch, "flip": flip, "fps": frames / dt,
+    return {"lifter": lifter, "T": spec.clip_len, "batch": batch, "flip": flip, "hops": hops or spec.hops,
+            "fps": frames / dt,
             "ms_per_frame": 1000 * dt / frames, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "note": note, "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
 
@@ -85,30 +86,32 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--lifters", default="ssr-stf,motionagformer-xs,motionagformer-s,motionbert-lite,motionbert")
     ap.add_argument("--batches", default="1,8,64")
+    ap.add_argument("--hops", default="", help="windows per frame to time, e.g. 2,3,4 (default: each lifter's own)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        lifter, batch, flip = a.one.split(":")
-        print(json.dumps(one(lifter, a.frames, int(batch), flip == "1")))
+        lifter, batch, flip, hops = a.one.split(":")
+        print(json.dumps(one(lifter, a.frames, int(batch), flip == "1", int(hops) or None)))
         return
     rows = []
     for lifter in a.lifters.split(","):
         for batch in map(int, a.batches.split(",")):
             for flip in (False, True):
-                out = subprocess.run([sys.executable, __file__, "--frames", str(a.frames), "--one",
-                                      f"{lifter}:{batch}:{int(flip)}"], capture_output=True, text=True)
-                if out.returncode:
-                    print(f"{lifter} batch {batch}: failed: {out.stderr.strip().splitlines()[-1]}")
-                    continue
-                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                for hops in [int(h) for h in a.hops.split(",") if h] or [0]:  # 0: the lifter's own
+                    out = subprocess.run([sys.executable, __file__, "--frames", str(a.frames), "--one",
+                                          f"{lifter}:{batch}:{int(flip)}:{hops}"], capture_output=True, text=True)
+                    if out.returncode:
+                        print(f"{lifter} batch {batch}: failed: {out.stderr.strip().splitlines()[-1]}")
+                        continue
+                    rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     ms2d = two_d_ms_per_frame()
     print(f"lifting {a.frames} frames (30 fps track), CPU, random weights")
     print(f"{'lifter':>18} {'params M':>8} {'T':>4} {'batch':>5} {'flip':>5} {'frames/s':>9} {'ms/frame':>9} "
-          f"{'peak RSS MB':>11} {'of 2D':>6}")
+          f"{'hops':>4} {'peak RSS MB':>11} {'of 2D':>6}")
     for r in rows:
         share = f"{r['ms_per_frame'] / ms2d:6.1%}" if ms2d else "     -"
         print(f"{r['lifter']:>18} {r['params_m']:8.2f} {r['T']:4d} {r['batch']:5d} {str(r['flip']):>5} "
-              f"{r['fps']:9.1f} {r['ms_per_frame']:9.2f} {r['peak_rss_mb']:11.0f} {share} {r['note']}")
+              f"{r['fps']:9.1f} {r['ms_per_frame']:9.2f} {r['hops']:4d} {r['peak_rss_mb']:11.0f} {share} {r['note']}")
     if ms2d:
         print(f"2D stage (mediapipe) on samples/dance.mp4: {ms2d:.1f} ms/frame")
     print(f"left/right swap repair before lifting (lift/swaps.py): {swap_repair_ms_per_frame():.3f} ms/frame")

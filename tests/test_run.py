@@ -137,6 +137,22 @@ def test_run_json_gap_frames_are_interpolated_and_flagged(monkeypatch, capsys, t
     assert json.loads((tmp_path / "gap.bvh.json").read_text())["files"][0]["interpolated_frames"] == [15, 16, 17]
 
 
+def test_windows_per_frame_reaches_the_lifter_and_the_json(monkeypatch, capsys, tmp_path, fake_backend):
+    clip = write_video(tmp_path / "w.mp4", walking_box(60))
+    joints = {}
+    for n in (None, 1):
+        extra = [] if n is None else ["--windows-per-frame", n]
+        out = tmp_path / f"w{n}.json"
+        code, _, err = vid2pose(monkeypatch, capsys, "run", clip, "--out", out, "--pose2d", fake_backend, *extra)
+        assert code == 0, err
+        doc = read_json(out)
+        assert doc["pose3d"]["windows_per_frame"] == (n or 3)  # ssr-stf's own: 3
+        joints[n] = np.array([f["joints"] for f in doc["tracks"][0]["pose3d"]])
+    assert joints[None].shape == joints[1].shape and not np.allclose(joints[None], joints[1], atol=1e-4)
+    code, _, err = vid2pose(monkeypatch, capsys, "run", clip, "--pose2d", fake_backend, "--windows-per-frame", 0)
+    assert code == 2 and "--windows-per-frame" in err and "Traceback" not in err
+
+
 def test_user_errors_are_one_line(monkeypatch, capsys, tmp_path, fake_backend):
     clip = write_video(tmp_path / "c.mp4", walking_box(10))
     code, _, err = vid2pose(monkeypatch, capsys, "run", clip, "--out", tmp_path / "c.bvh", "--format", "json")

@@ -59,6 +59,8 @@ def test_train_then_eval_from_the_command_line(tmp_path):
     assert "cmu_iclone_cc" in card  # the held-out take was evaluated
     assert " min on 1 CPU thread,\n" in card  # the config's threads: 1, as trained
     assert "lifted as `vid2pose run` lifts a track" in card and obj["train"]["metrics_as_run_mm"]["overall"]["windows"] == 4
+    # the as-run figures say how many windows each frame was blended from (`run`'s default for ssr-stf)
+    assert obj["train"]["as_run_windows_per_frame"] == 3 and "blend of the 3 overlapping windows" in card
 
     res = runner.invoke(app, ["eval-lifter", str(out), "--data", str(data), "--json"])
     assert res.exit_code == 0, res.output
@@ -67,6 +69,7 @@ def test_train_then_eval_from_the_command_line(tmp_path):
     as_run = json.loads(res.output[res.output.index("{"):])["metrics_as_run_mm"]
     # the 60-frame take whole, under the default 4 camera draws
     assert as_run["overall"]["windows"] == 4 and 0 < as_run["overall"]["mpjpe"] < 2000
+    assert json.loads(res.output[res.output.index("{"):])["as_run_windows_per_frame"] == 3
 
     # the ceiling: the same windows and cameras with the true 2D, the noise model off
     res = runner.invoke(app, ["eval-lifter", str(out), "--data", str(data), "--json", "--exact-2d"])

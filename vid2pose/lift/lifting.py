@@ -65,6 +65,7 @@ def lift_info(lifter: LoadedLifter, settings: LiftSettings, meta: VideoMeta) -> 
             "focal_assumed": settings.focal is None,
             "flip": bool(lifter.spec.flip if opts.flip is None else opts.flip),
             "swap_repair": bool(settings.repair_swaps),
+            "windows_per_frame": int(opts.hops or lifter.spec.hops),
             "recentred": recentres(lifter, opts),
             "lifter_fps": lifter.spec.fps, "clip_len": lifter.spec.clip_len}
 

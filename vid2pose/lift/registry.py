@@ -21,9 +21,12 @@ class LifterSpec:
     clip_len: int  # T of the training windows
     short_clips: str  # how a track shorter than clip_len is fed: "resample", "cut" or "pad"
     flip: bool = True  # flip test-time augmentation, as the released configs do
-    # Windows start every clip_len // hops frames. 4 hides window borders even for an untrained
-    # network; the trained ssr-stf shows no border jump at 2 (measured: border/elsewhere
-    # acceleration 1.10-1.12) and costs half as much.
+    # Windows start every clip_len // hops frames, so each frame is lifted by about hops windows
+    # (`--windows-per-frame`). 4 hides window borders even for an untrained network. ssr-stf uses 3:
+    # no border jump already at 2 (border/elsewhere acceleration 1.10-1.12), and on the held-out spans
+    # as run (stage 12) 2 -> 3 -> 4 -> 9 windows give MPJPE 45.3 -> 45.0 -> 45.0 -> 44.9 mm, on the CMU
+    # performers 52.1 -> 51.8 -> 51.5 -> 51.3, for 1.9 -> 2.3 -> 4.3 -> 7.4 ms per frame on 2 CPU cores
+    # (benchmarks/lift.py --hops; the default 2D stage takes 21 ms).
     hops: int = 4
     training_data: str = ""
     notes: str = ""
@@ -54,7 +57,7 @@ def _add(spec: LifterSpec, weights: WeightsSpec) -> None:
 
 _add(LifterSpec(
     name="ssr-stf", model="SSRSTF", config={}, weights="ssr-stf", norm="box", fps=30.0, clip_len=27,
-    short_clips="pad", hops=2,
+    short_clips="pad", hops=3,
     training_data="real motion capture (CMU + Bandai Namco) seen through virtual cameras with a 2D noise model",
     notes="the project's own training of its SSR-STF design (no official code or weights exist); the file "
           "carries its config, frame rate and clip length"),

@@ -216,6 +216,7 @@ def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary:
     summary.update({
         "seed": ck["seed"], "cmu_only": ck["cmu_only"], "data": ck["data"], "metrics_mm": metrics,
         "metrics_as_run_mm": as_run,
+        "as_run_windows_per_frame": int(_as_lifter(model, cfg).spec.hops),  # the figures depend on it
         "config": cfg, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "params": int(sum(p.numel() for p in model.parameters())),
     })
@@ -287,7 +288,8 @@ def run_eval_lifter(weights: Path, data: list[Path], config: Path | None = None,
         console.print(_metrics_table(as_run, f"{Path(weights).name}: {_as_run_title(cfg)}", unit="spans"))
         if json_out:
             print(json.dumps({"weights": str(weights), "input_2d": _input_2d(cfg), "metrics_mm": metrics,
-                              "metrics_as_run_mm": as_run}, indent=2))
+                              "metrics_as_run_mm": as_run,
+                              "as_run_windows_per_frame": int(_as_lifter(model, cfg).spec.hops)}, indent=2))
         return 0
     except KeyboardInterrupt:
         return 130
@@ -337,9 +339,10 @@ def model_card(out: Path, sha: str, cfg: dict, s: dict) -> str:
     e = cfg.get("eval", {})
     exact = _noise_off(cfg)
     seen_2d = "the exact 2D (noise model off)" if exact else "the noise model"
+    wpf = f"{s['as_run_windows_per_frame']} " if s.get("as_run_windows_per_frame") else ""  # older files: not recorded
     as_run_txt = "" if not as_run else f"""
 Spans of {_eval_span(cfg)} frames lifted as `vid2pose run` lifts a track (up to {e.get('spans_per_clip')} spans per clip, each
-seen through {e.get('draws', 1)} camera and noise draws): every frame is the blend of the overlapping windows that
+seen through {e.get('draws', 1)} camera and noise draws): every frame is the blend of the {wpf}overlapping windows that
 see it, so this is the accuracy `vid2pose run` gives from 2D {"without errors" if exact else "with the noise model's errors"}.
 
 | source | spans | MPJPE | P-MPJPE | N-MPJPE | accel (mm/frame²) |
