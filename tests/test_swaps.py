@@ -4,6 +4,7 @@ import pytest
 
 from test_lift import ours, track_of, walking_2d  # noqa: F401  (fixture)
 from vid2pose.lift.lifting import LiftSettings, lift_info, lift_track
+from vid2pose.lift.sequence import LiftOptions
 from vid2pose.lift.swaps import PAIRS, repair_limb_swaps
 from vid2pose.skeletons import H36M_FLIP
 from vid2pose.types import VideoMeta
@@ -69,6 +70,10 @@ def test_lifting_uses_the_repaired_labels_unless_told_not_to(ours):  # noqa: F81
     assert np.abs(raw.joints_cam - ref.joints_cam).max() > 1e-3
     assert lift_info(ours, LiftSettings(), META)["swap_repair"] is True
     assert lift_info(ours, LiftSettings(repair_swaps=False), META)["swap_repair"] is False
+    # windows per frame as lifted: the lifter's own, the option's, and never more than the window has frames
+    assert lift_info(ours, LiftSettings(), META)["windows_per_frame"] == ours.spec.hops
+    assert lift_info(ours, LiftSettings(options=LiftOptions(hops=5)), META)["windows_per_frame"] == 5
+    assert lift_info(ours, LiftSettings(options=LiftOptions(hops=500)), META)["windows_per_frame"] == 27
 
 
 @pytest.mark.parametrize("frames", [np.r_[5:8], np.r_[0:6], np.r_[50:60]])

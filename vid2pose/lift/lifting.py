@@ -65,7 +65,7 @@ def lift_info(lifter: LoadedLifter, settings: LiftSettings, meta: VideoMeta) -> 
             "focal_assumed": settings.focal is None,
             "flip": bool(lifter.spec.flip if opts.flip is None else opts.flip),
             "swap_repair": bool(settings.repair_swaps),
-            "windows_per_frame": int(opts.hops or lifter.spec.hops),
+            "windows_per_frame": int(min(opts.hops or lifter.spec.hops, lifter.spec.clip_len)),  # more acts as clip_len
             "recentred": recentres(lifter, opts),
             "lifter_fps": lifter.spec.fps, "clip_len": lifter.spec.clip_len}
 
