@@ -1,6 +1,7 @@
-"""Speed and peak memory of the lifting stage, per lifter, batch size and flip setting.
+"""Speed and peak memory of the lifting stage, per lifter, batch size, flip setting and windows per frame.
 
-    python benchmarks/lift.py [--frames 300] [--lifters ssr-stf,motionagformer-xs] [--batches 1,8,64] [--hops 2,3]
+    python benchmarks/lift.py [--frames 300] [--lifters ssr-stf,motionagformer-xs] [--batches 1,8,64]
+                              [--windows-per-frame 2,3]
 
 Runs the real sequence code (windows, normalisation, network, blending) on a made-up
 smooth 2D track of --frames frames at 30 fps, with random weights of each lifter's
@@ -86,7 +87,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--lifters", default="ssr-stf,motionagformer-xs,motionagformer-s,motionbert-lite,motionbert")
     ap.add_argument("--batches", default="1,8,64")
-    ap.add_argument("--hops", default="", help="windows per frame to time, e.g. 2,3,4 (default: each lifter's own)")
+    ap.add_argument("--windows-per-frame", default="",
+                    help="as `run --windows-per-frame`, a list to time, e.g. 2,3,4 (default: each lifter's own)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
@@ -97,7 +99,7 @@ def main() -> None:
     for lifter in a.lifters.split(","):
         for batch in map(int, a.batches.split(",")):
             for flip in (False, True):
-                for hops in [int(h) for h in a.hops.split(",") if h] or [0]:  # 0: the lifter's own
+                for hops in [int(h) for h in a.windows_per_frame.split(",") if h] or [0]:  # 0: the lifter's own
                     out = subprocess.run([sys.executable, __file__, "--frames", str(a.frames), "--one",
                                           f"{lifter}:{batch}:{int(flip)}:{hops}"], capture_output=True, text=True)
                     if out.returncode:
@@ -107,11 +109,11 @@ def main() -> None:
     ms2d = two_d_ms_per_frame()
     print(f"lifting {a.frames} frames (30 fps track), CPU, random weights")
     print(f"{'lifter':>18} {'params M':>8} {'T':>4} {'batch':>5} {'flip':>5} {'frames/s':>9} {'ms/frame':>9} "
-          f"{'hops':>4} {'peak RSS MB':>11} {'of 2D':>6}")
+          f"{'win/f':>5} {'peak RSS MB':>11} {'of 2D':>6}")
     for r in rows:
         share = f"{r['ms_per_frame'] / ms2d:6.1%}" if ms2d else "     -"
         print(f"{r['lifter']:>18} {r['params_m']:8.2f} {r['T']:4d} {r['batch']:5d} {str(r['flip']):>5} "
-              f"{r['fps']:9.1f} {r['ms_per_frame']:9.2f} {r['hops']:4d} {r['peak_rss_mb']:11.0f} {share} {r['note']}")
+              f"{r['fps']:9.1f} {r['ms_per_frame']:9.2f} {r['hops']:5d} {r['peak_rss_mb']:11.0f} {share} {r['note']}")
     if ms2d:
         print(f"2D stage (mediapipe) on samples/dance.mp4: {ms2d:.1f} ms/frame")
     print(f"left/right swap repair before lifting (lift/swaps.py): {swap_repair_ms_per_frame():.3f} ms/frame")

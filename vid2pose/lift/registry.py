@@ -26,7 +26,7 @@ class LifterSpec:
     # no border jump already at 2 (border/elsewhere acceleration 1.10-1.12), and on the held-out spans
     # as run (stage 12) 2 -> 3 -> 4 -> 9 windows give MPJPE 45.3 -> 45.0 -> 45.0 -> 44.9 mm, on the CMU
     # performers 52.1 -> 51.8 -> 51.5 -> 51.3, for 1.9 -> 2.3 -> 4.3 -> 7.4 ms per frame on 2 CPU cores
-    # (benchmarks/lift.py --hops; the default 2D stage takes 21 ms).
+    # (benchmarks/lift.py --windows-per-frame; the default 2D stage takes 21 ms).
     hops: int = 4
     training_data: str = ""
     notes: str = ""
