@@ -3,6 +3,7 @@ BVH export of made-up walks, which is also what a user's BVH folder looks like),
 from __future__ import annotations
 
 import json
+import shutil
 
 import torch
 from typer.testing import CliRunner
@@ -78,6 +79,14 @@ def test_train_then_eval_from_the_command_line(tmp_path):
     assert exact["input_2d"] == "exact 2D" and "held-out performers, exact 2D" in res.output
     assert exact["metrics_mm"]["overall"]["windows"] == metrics["overall"]["windows"]
     assert exact["metrics_mm"]["overall"]["mpjpe"] != metrics["overall"]["mpjpe"]
+
+    # evaluating reads only the held-out takes: a folder holding nothing else gives the same figures
+    held_out = tmp_path / "held_out" / "cmu/iclone_cc/007/007_01.bvh"
+    held_out.parent.mkdir(parents=True)
+    shutil.copy(data / "cmu/iclone_cc/007/007_01.bvh", held_out)
+    res = runner.invoke(app, ["eval-lifter", str(out), "--data", str(tmp_path / "held_out"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output[res.output.index("{"):])["metrics_mm"] == metrics
 
     # a finished run resumes to the same end without training further
     res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config),

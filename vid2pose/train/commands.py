@@ -204,7 +204,7 @@ def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary:
     model.eval()
     if val is None:
         runner = tr.Runner(cfg, data or [Path(p) for p in ck["data"]], ckpt_path.parent, ck["seed"], ck["cmu_only"], console)
-        _, val = runner.corpora()
+        val = runner.validation()
     metrics, as_run = _evaluate(model, cfg, val, console) if val is not None else ({}, {})
     if metrics:
         console.print(_metrics_table(metrics, f"validation (held-out performers, {_input_2d(cfg)})"))
@@ -279,7 +279,7 @@ def run_eval_lifter(weights: Path, data: list[Path], config: Path | None = None,
             cfg["noise"] = dict(cfg.get("noise", {}), disable=True)
         torch.set_num_threads(int(cfg["threads"]))
         runner = tr.Runner(cfg, [Path(d) for d in data], DEFAULT_RUN_ROOT / "eval", 0, cmu_only, console)
-        _, val = runner.corpora()
+        val = runner.validation()
         if val is None:
             console.print("error: no validation files under the given data (see vid2pose/train/split.py)", soft_wrap=True)
             return 1

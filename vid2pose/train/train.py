@@ -161,9 +161,9 @@ class Runner:
     def log(self, msg: str) -> None:
         self.console.log(msg)
 
-    def corpora(self):
+    def _split(self) -> tuple[list, list]:
+        """(training files, validation files) under the data folders, by performer (train/split.py)."""
         from vid2pose.mocap.h36m import find_mocap_files
-        from vid2pose.train.data import load_corpus
         from vid2pose.train.split import is_cmu, split_files
 
         files = find_mocap_files(self.data)
@@ -174,6 +174,19 @@ class Runner:
             train_f = [f for f in train_f if is_cmu(f)]
             val_f = [f for f in val_f if is_cmu(f)]
         self.log(f"{len(files)} mocap files: {len(train_f)} train, {len(val_f)} validation (held-out performers)")
+        return train_f, val_f
+
+    def validation(self):
+        """The held-out corpus alone, or None: evaluating needs none of the training files."""
+        from vid2pose.train.data import load_corpus
+
+        _, val_f = self._split()
+        return load_corpus(val_f, self.cfg["fps"], self.run_dir / "cache", self.log) if val_f else None
+
+    def corpora(self):
+        from vid2pose.train.data import load_corpus
+
+        train_f, val_f = self._split()
         cache = self.run_dir / "cache"
         tr = load_corpus(train_f, self.cfg["fps"], cache, self.log)
         va = load_corpus(val_f, self.cfg["fps"], cache, self.log) if val_f else None
