@@ -81,6 +81,11 @@ def _as_lifter(model, cfg: dict):
     return LoadedLifter(spec=spec, model=model, weights=WeightsIdentity("ssr-stf", "(in memory)", ""), device="cpu")
 
 
+def _as_run_windows(model, cfg: dict) -> int:
+    """Windows per frame that the as-run figures blend (`run`'s default for the lifter)."""
+    return int(_as_lifter(model, cfg).spec.hops)
+
+
 def _noise_off(cfg: dict) -> bool:
     """Whether the config feeds the lifter the true projections (noise model off)."""
     return bool(cfg.get("noise", {}).get("disable"))
@@ -216,7 +221,7 @@ def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary:
     summary.update({
         "seed": ck["seed"], "cmu_only": ck["cmu_only"], "data": ck["data"], "metrics_mm": metrics,
         "metrics_as_run_mm": as_run,
-        "as_run_windows_per_frame": int(_as_lifter(model, cfg).spec.hops),  # the figures depend on it
+        "as_run_windows_per_frame": _as_run_windows(model, cfg),  # the figures depend on it
         "config": cfg, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "params": int(sum(p.numel() for p in model.parameters())),
     })
@@ -289,7 +294,7 @@ def run_eval_lifter(weights: Path, data: list[Path], config: Path | None = None,
         if json_out:
             print(json.dumps({"weights": str(weights), "input_2d": _input_2d(cfg), "metrics_mm": metrics,
                               "metrics_as_run_mm": as_run,
-                              "as_run_windows_per_frame": int(_as_lifter(model, cfg).spec.hops)}, indent=2))
+                              "as_run_windows_per_frame": _as_run_windows(model, cfg)}, indent=2))
         return 0
     except KeyboardInterrupt:
         return 130
