@@ -12,7 +12,7 @@ from vid2pose.train.data import Corpus, make_batch
 from vid2pose.train.evaluate import (accel_error, evaluate_corpus, evaluate_sequences, model_to_metres, mpjpe,
                                      n_mpjpe, p_mpjpe, procrustes_align, sequence_spans, summarize)
 from vid2pose.train.noise import apply_noise
-from vid2pose.train.train import DEFAULTS, build_model, deep_update, lifter_loss, lr_at
+from vid2pose.train.train import DEFAULTS, build_model, deep_update, lifter_loss, lr_at, procrustes_aligned
 
 # A standing H36M-17 pose, metres, Y up, facing +Z (left = +X).
 REST = np.array([
@@ -204,6 +204,35 @@ def test_metrics_known_cases():
     e = accel_error(bump, seq)
     assert np.allclose(e[[3, 4, 5]], [0.005, 0.010, 0.005])
 
+
+
+def test_procrustes_loss_term_matches_p_mpjpe_and_trains_the_pose_not_its_placement():
+    rng = np.random.default_rng(1)
+    gt = (REST - REST[0])[None] + rng.normal(0, 0.02, (6, 17, 3))
+    pred = gt + rng.normal(0, 0.03, gt.shape)
+    R = _rot("y", 40) @ _rot("x", 15)
+    moved = 1.3 * pred @ R.T + np.array([0.1, -0.2, 0.3])
+    # the torch alignment is the evaluation's (P-MPJPE), rotations only
+    t_moved, t_gt = torch.tensor(moved), torch.tensor(gt)
+    assert np.allclose(procrustes_aligned(t_moved, t_gt).numpy(), procrustes_align(moved, gt), atol=1e-9)
+    mirrored = torch.tensor(gt * np.array([-1, 1, 1]))
+    assert torch.linalg.vector_norm(procrustes_aligned(mirrored, t_gt) - t_gt, dim=-1).mean() > 0.01
+    # the term: P-MPJPE times its weight; off (absent or 0) it is not computed and the loss is unchanged
+    w = {"scale": 0.5, "velocity": 20.0}
+    x = torch.tensor(moved[None], dtype=torch.float32, requires_grad=True)
+    y = torch.tensor(gt[None], dtype=torch.float32)
+    base, parts = lifter_loss(x, y, w)
+    assert "p_mpjpe" not in parts and float(lifter_loss(x, y, dict(w, procrustes=0.0))[0].detach()) == float(base.detach())
+    with_p, parts = lifter_loss(x, y, dict(w, procrustes=2.0))
+    assert parts["p_mpjpe"] == pytest.approx(float(p_mpjpe(moved, gt).mean()), rel=1e-4)
+    assert float((with_p - base).detach()) == pytest.approx(2.0 * parts["p_mpjpe"], rel=1e-4)
+    # nothing to learn when only the similarity transform is wrong
+    x2 = torch.tensor((1.3 * gt @ R.T + 0.1)[None], dtype=torch.float32)
+    assert lifter_loss(x2, y, {"scale": 0.0, "velocity": 0.0, "procrustes": 1.0})[1]["p_mpjpe"] < 1e-5
+    # and a step down its gradient lowers P-MPJPE
+    (torch.linalg.vector_norm(procrustes_aligned(x, y) - y, dim=-1).mean()).backward()
+    stepped = (x - 0.05 * x.grad / x.grad.norm()).detach().numpy()[0]
+    assert p_mpjpe(stepped, gt).mean() < p_mpjpe(moved, gt).mean()
 
 def test_summarize_per_source():
     per = {k: np.array([1.0, 2.0, 3.0]) for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")}

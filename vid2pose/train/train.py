@@ -14,7 +14,8 @@
 * Checkpoints every ``checkpoint_minutes`` to ``<run_dir>/last.pt`` (atomic); ``resume``
   continues from it. ``commands.run_export`` (``python -m vid2pose.train.commands export``) turns any checkpoint into the weights file
   and model card (also usable to stop a run early).
-* Loss (the lineage's, in model units): MPJPE + 0.5 * N-MPJPE + 20 * velocity error.
+* Loss (the lineage's, in model units): MPJPE + 0.5 * N-MPJPE + 20 * velocity error; ``loss.procrustes``
+  adds that weight times P-MPJPE (0, the default: not computed).
 """
 from __future__ import annotations
 
@@ -117,8 +118,24 @@ def lr_at(step: int, total: int, o: dict) -> float:
     return lo + (o["lr"] - lo) * 0.5 * (1 + math.cos(math.pi * p))
 
 
+def procrustes_aligned(pred: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    """pred (..., J, 3) moved onto tgt by the similarity transform of P-MPJPE, found without gradient: the
+    gradient reaches pred through the fixed transform, which avoids the SVD's unstable backward pass."""
+    with torch.no_grad():
+        mp, mt = pred.mean(-2, keepdim=True), tgt.mean(-2, keepdim=True)
+        x, y = pred - mp, tgt - mt
+        u, sv, vh = torch.linalg.svd(x.transpose(-1, -2) @ y)  # (..., 3, 3)
+        d = torch.sign(torch.linalg.det(vh.transpose(-1, -2) @ u.transpose(-1, -2)))
+        flip = torch.ones_like(sv)
+        flip[..., -1] = d  # a rotation, never a reflection
+        rot = vh.transpose(-1, -2) @ (flip[..., :, None] * u.transpose(-1, -2))
+        scale = (sv * flip).sum(-1) / (x * x).sum((-2, -1)).clamp_min(1e-12)
+    return scale[..., None, None] * (pred - mp) @ rot.transpose(-1, -2) + mt
+
+
 def lifter_loss(pred: torch.Tensor, tgt: torch.Tensor, w: dict) -> tuple[torch.Tensor, dict]:
-    """MPJPE + w.scale * N-MPJPE + w.velocity * velocity error, all in model units."""
+    """MPJPE + w.scale * N-MPJPE + w.velocity * velocity error (+ w.procrustes * P-MPJPE when given), all in
+    model units."""
     mp = torch.linalg.vector_norm(pred - tgt, dim=-1).mean()
     num = (tgt * pred).sum(-1, keepdim=True).mean(-2, keepdim=True)
     den = (pred * pred).sum(-1, keepdim=True).mean(-2, keepdim=True).clamp_min(1e-8)
@@ -128,7 +145,12 @@ def lifter_loss(pred: torch.Tensor, tgt: torch.Tensor, w: dict) -> tuple[torch.T
     else:
         vel = pred.new_zeros(())
     loss = mp + w["scale"] * nm + w["velocity"] * vel
-    return loss, {"mpjpe": float(mp.detach()), "n_mpjpe": float(nm.detach()), "vel": float(vel.detach())}
+    parts = {"mpjpe": float(mp.detach()), "n_mpjpe": float(nm.detach()), "vel": float(vel.detach())}
+    if w.get("procrustes", 0.0):
+        pm = torch.linalg.vector_norm(procrustes_aligned(pred, tgt) - tgt, dim=-1).mean()
+        loss = loss + w["procrustes"] * pm
+        parts["p_mpjpe"] = float(pm.detach())
+    return loss, parts
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -297,7 +319,8 @@ class Runner:
                 if step % cfg["log_every"] == 0:
                     el = time.time() - t_loop
                     self.log(f"step {step}/{total} loss {np.mean(hist[-cfg['log_every']:]):.4f} "
-                             f"(mpjpe {parts['mpjpe']:.4f} n {parts['n_mpjpe']:.4f} vel {parts['vel']:.4f}) "
+                             f"(mpjpe {parts['mpjpe']:.4f} n {parts['n_mpjpe']:.4f} vel {parts['vel']:.4f}"
+                             + (f" p {parts['p_mpjpe']:.4f}" if "p_mpjpe" in parts else "") + ") "
                              f"lr {lr:.2e} {samples / el:.1f} windows/s")
                 if time.time() - last_ckpt > 60 * cfg["checkpoint_minutes"]:
                     save("periodic")
