@@ -3,13 +3,13 @@
     python benchmarks/lift.py [--frames 300] [--lifters ssr-stf,motionagformer-xs] [--batches 1,8,64]
                               [--windows-per-frame 2,3]
 
-Runs the real sequence code (windows, normalisation, network, blending) on a made-up
-smooth 2D track of --frames frames at 30 fps, with random weights of each lifter's
-size (speed does not depend on the values; ssr-stf uses the shipped file's config
-when weights/ssr-stf.pt exists). Each configuration runs in its own process so
-peak memory (max RSS) is its own. Also times the default 2D stage on the sample clip
-and prints lifting time as a share of it (target: at most 15 % for the default lifter), and the time of
-the left/right swap repair that runs before lifting.
+Runs the real sequence code (windows, recentring for the default lens as `run` does without
+--focal, normalisation, network, blending) on a made-up smooth 2D track of --frames frames at
+30 fps, with random weights of each lifter's size (speed does not depend on the values; ssr-stf
+uses the shipped file's config when weights/ssr-stf.pt exists). Each configuration runs in its
+own process so peak memory (max RSS) is its own. Also times the default 2D stage on the sample
+clip and prints lifting time as a share of it (target: at most 15 % for the default lifter), and
+the time of the left/right swap repair that runs before lifting.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def one(lifter: str, frames: int, batch: int, flip: bool, hops: int | None = Non
     import torch
 
     from vid2pose.lift.loading import LoadedLifter, build_model
+    from vid2pose.lift.metric import default_focal
     from vid2pose.lift.registry import LIFTERS
     from vid2pose.lift.sequence import LiftOptions, lift_sequence
     from vid2pose.types import WeightsIdentity
@@ -55,9 +56,10 @@ def one(lifter: str, frames: int, batch: int, flip: bool, hops: int | None = Non
     kp[..., 1] = 200 + np.arange(17) * 10
     kp[..., 2] = 0.9
     opts = LiftOptions(flip=flip, batch_size=batch, hops=hops)
-    lift_sequence(kp[: min(frames, spec.clip_len)], 30.0, 640, 480, lifter_obj, opts)  # warm-up
+    focal = default_focal(640, 480)  # as `run` lifts without --focal: each window recentred for this lens
+    lift_sequence(kp[: min(frames, spec.clip_len)], 30.0, 640, 480, lifter_obj, opts, focal=focal)  # warm-up
     t0 = time.perf_counter()
-    lift_sequence(kp, 30.0, 640, 480, lifter_obj, opts)
+    lift_sequence(kp, 30.0, 640, 480, lifter_obj, opts, focal=focal)
     dt = time.perf_counter() - t0
     return {"lifter": lifter, "T": spec.clip_len, "batch": batch, "flip": flip, "hops": hops or spec.hops,
             "fps": frames / dt,
