@@ -240,3 +240,28 @@ def test_rotation_between_opposite_directions_is_a_half_turn():
     b = np.array([[0, 1.0, 0], [0, -1.0, 0]])
     _check_turns(K.rotation_between(np.array([[1.0, 0, 0], [0, 1.0, 0]]), b), np.array([[1.0, 0, 0], [0, 1.0, 0]]), b)
     assert np.allclose(K.rotation_between(np.array([0, 0, 1.0]), np.array([0, 0, -1.0])) @ [0, 0, 1.0], [0, 0, -1])
+
+
+def test_bone_lengths_are_the_medians_left_and_right_averaged_and_rebuild_keeps_directions():
+    rng = np.random.default_rng(3)
+    truth = sm.walk(60, turn_deg=90.0, offsets=sm.body(thigh=(0.42, 0.46)))
+    lengths = K.median_bone_lengths(truth)
+    assert lengths[0] == 0 and lengths[2] == lengths[5] == pytest.approx(0.44)  # (0.42 + 0.46) / 2
+    assert lengths[12] == pytest.approx(0.28) and lengths[7] == pytest.approx(np.linalg.norm([0.0, 0.22, -0.02]))
+    # a pose already on those bones comes back unchanged
+    even = sm.walk(60, turn_deg=90.0)
+    np.testing.assert_allclose(K.with_bone_lengths(even, K.median_bone_lengths(even)), even, atol=1e-12)
+    # stretched bones: each frame's bone directions are kept, every length becomes the given one
+    noisy = even + rng.normal(0, 0.02, even.shape)
+    fixed = K.with_bone_lengths(noisy, lengths)
+    parents = np.array(H36M_PARENTS[1:])
+    bone_n, bone_f = noisy[:, 1:] - noisy[:, parents], fixed[:, 1:] - fixed[:, parents]
+    np.testing.assert_allclose(np.linalg.norm(bone_f, axis=-1), np.broadcast_to(lengths[1:], (60, 16)), atol=1e-12)
+    np.testing.assert_allclose(K.unit_vectors(bone_f), K.unit_vectors(bone_n), atol=1e-12)
+    np.testing.assert_array_equal(fixed[:, 0], noisy[:, 0])
+    assert fixed.dtype == noisy.dtype and K.with_bone_lengths(noisy.astype(np.float32), lengths).dtype == np.float32
+    # a bone of zero length in a frame has no direction: it keeps its offset there
+    noisy[5, 13] = noisy[5, 12]
+    fixed = K.with_bone_lengths(noisy, lengths)
+    np.testing.assert_allclose(fixed[5, 13], fixed[5, 12])
+    assert np.all(np.isfinite(fixed))

@@ -73,6 +73,7 @@ def lift(
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Flip test-time averaging (default: as the lifter was released)."),
     swap_repair: bool = typer.Option(True, "--swap-repair/--no-swap-repair", help="Put back left/right limb labels the 2D stage swapped for a few frames."),
     windows: Optional[int] = typer.Option(None, "--windows-per-frame", help="Overlapping windows that lift each frame (default: the lifter's own, 3 for ssr-stf). More is slower and a little more accurate."),
+    constant_bones: bool = typer.Option(True, "--constant-bones/--free-bones", help="Give each person one length per bone (the track's medians, left and right averaged) instead of the network's frame-by-frame lengths."),
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per forward pass."),
     half: bool = typer.Option(False, "--half", help="Half precision (CUDA only)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for JSON files in subfolders too."),
@@ -85,7 +86,7 @@ def lift(
     from vid2pose.commands import run_lift
 
     raise typer.Exit(run_lift(inputs=inputs, out=out, lifter=lifter, weights=weights, trust_weights=trust_weights,
-                              height=height, focal=focal, flip=flip, swap_repair=swap_repair, windows=windows,
+                              height=height, focal=focal, flip=flip, swap_repair=swap_repair, windows=windows, constant_bones=constant_bones,
                               batch_size=batch_size, half=half,
                               recursive=recursive, skip_existing=skip_existing, json_summary=json_summary,
                               device=device, debug=debug))
@@ -110,6 +111,7 @@ def run(
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Flip test-time averaging (default: as the lifter was released)."),
     swap_repair: bool = typer.Option(True, "--swap-repair/--no-swap-repair", help="Put back left/right limb labels the 2D stage swapped for a few frames."),
     windows: Optional[int] = typer.Option(None, "--windows-per-frame", help="Overlapping windows that lift each frame (default: the lifter's own, 3 for ssr-stf). More is slower and a little more accurate."),
+    constant_bones: bool = typer.Option(True, "--constant-bones/--free-bones", help="Give each person one length per bone (the track's medians, left and right averaged) instead of the network's frame-by-frame lengths."),
     units: str = typer.Option("m", "--units", help="BVH lengths: m or cm."),
     root_motion: bool = typer.Option(True, "--root-motion/--in-place", help="BVH root follows the person's path, or stays in place."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for videos in subfolders too."),
@@ -128,7 +130,7 @@ def run(
     raise typer.Exit(run_video(inputs=inputs, out=out, fmt=fmt, backend=backend, backend_weights=backend_weights,
                                lifter=lifter, weights=weights, trust_weights=trust_weights, person=person,
                                start=start, end=end, overlay=overlay, height=height, focal=focal, flip=flip,
-                               swap_repair=swap_repair, windows=windows,
+                               swap_repair=swap_repair, windows=windows, constant_bones=constant_bones,
                                units=units, root_motion=root_motion, recursive=recursive,
                                skip_existing=skip_existing, json_summary=json_summary, fps=fps,
                                batch_size=batch_size, lift_batch_size=lift_batch_size, half=half, device=device,

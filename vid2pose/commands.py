@@ -68,7 +68,7 @@ def run_pose2d(*, inputs, out, backend, backend_weights, trust_weights, person, 
     return result.exit_code
 
 
-def _lift_settings(height, focal, flip, batch_size, half, swap_repair=True, windows=None):
+def _lift_settings(height, focal, flip, batch_size, half, swap_repair=True, windows=None, constant_bones=True):
     from vid2pose.lift.lifting import LiftSettings
     from vid2pose.lift.sequence import LiftOptions
 
@@ -78,7 +78,7 @@ def _lift_settings(height, focal, flip, batch_size, half, swap_repair=True, wind
         raise UsageError("--focal is a focal length in pixels (> 0)")
     if windows is not None and windows < 1:
         raise UsageError("--windows-per-frame is a count of windows (1 or more)")
-    return LiftSettings(height=height, focal=focal, repair_swaps=swap_repair,
+    return LiftSettings(height=height, focal=focal, repair_swaps=swap_repair, constant_bones=constant_bones,
                         options=LiftOptions(flip=flip, batch_size=max(1, batch_size), half=half, hops=windows))
 
 
@@ -97,14 +97,15 @@ class _Report:
 
 
 def run_lift(*, inputs, out, lifter, weights, trust_weights, height, focal, flip, batch_size, half, recursive,
-             skip_existing, json_summary, device, debug, swap_repair=True, windows=None) -> int:
+             skip_existing, json_summary, device, debug, swap_repair=True, windows=None,
+             constant_bones=True) -> int:
     from vid2pose.device import resolve_device
     from vid2pose.errors import NoPersonError
     from vid2pose.export.json_io import add_pose3d, read_json, tracks_from_document, write_json
     from vid2pose.lift.lifting import lift_info, lift_track
     from vid2pose.lift.loading import load_lifter
 
-    settings = _lift_settings(height, focal, flip, batch_size, half, swap_repair, windows)
+    settings = _lift_settings(height, focal, flip, batch_size, half, swap_repair, windows, constant_bones)
     jobs, is_batch = plan_jobs(inputs, out, None, recursive, suffix="_3d.json", kind="json")
     for j in jobs:
         if not is_batch and Path(j.spec).resolve() == j.output.resolve():
@@ -133,7 +134,8 @@ def run_lift(*, inputs, out, lifter, weights, trust_weights, height, focal, flip
 
 def run_video(*, inputs, out, fmt, backend, backend_weights, lifter, weights, trust_weights, person, start, end,
               overlay, height, focal, flip, units, root_motion, recursive, skip_existing, json_summary, fps,
-              batch_size, lift_batch_size, half, device, debug, swap_repair=True, windows=None) -> int:
+              batch_size, lift_batch_size, half, device, debug, swap_repair=True, windows=None,
+             constant_bones=True) -> int:
     """`vid2pose run`: 2D + tracking + lifting + export, both networks loaded once for the whole batch."""
     from vid2pose.device import resolve_device
     from vid2pose.export.formats import FORMATS, done_marker, resolve_format
@@ -149,7 +151,7 @@ def run_video(*, inputs, out, fmt, backend, backend_weights, lifter, weights, tr
         raise UsageError("--fps must be positive")
     opts = Pose2DOptions(person=_check_person(person), start=start, end=end, batch_size=max(1, batch_size),
                          image_fps=fps)
-    settings = _lift_settings(height, focal, flip, lift_batch_size, half, swap_repair, windows)
+    settings = _lift_settings(height, focal, flip, lift_batch_size, half, swap_repair, windows, constant_bones)
     export_opts = _export_options(units, root_motion)
     jobs, is_batch = plan_jobs(inputs, out, overlay, recursive, suffix=suffix)
     for j in jobs:

@@ -52,6 +52,8 @@ __all__ = [
     "JOINT_NAMES",
     "Skeleton",
     "fit_skeleton",
+    "median_bone_lengths",
+    "with_bone_lengths",
     "solve_rotations",
     "forward_kinematics",
     "world_rotations",
@@ -232,6 +234,35 @@ def _thorax_frame(p: np.ndarray) -> np.ndarray:
     return _frame(p[:, L_SHOULDER] - p[:, R_SHOULDER], p[:, NOSE] - p[:, THORAX])
 
 
+_LR_BONES = ((R_HIP, L_HIP), (R_KNEE, L_KNEE), (R_ANKLE, L_ANKLE),
+             (L_SHOULDER, R_SHOULDER), (L_ELBOW, R_ELBOW), (L_WRIST, R_WRIST))
+
+
+def median_bone_lengths(joints: np.ndarray) -> np.ndarray:
+    """(17,) the length of each joint's bone (from its parent; 0 for the root): its median over the
+    frames of ``joints`` (F, 17, 3), left and right averaged (one body has one length per bone)."""
+    parents = np.array(H36M_PARENTS[1:])
+    length = np.zeros(17)
+    length[1:] = np.median(np.linalg.norm(joints[:, 1:] - joints[:, parents], axis=-1), axis=0)
+    for a, b in _LR_BONES:
+        length[a] = length[b] = 0.5 * (length[a] + length[b])
+    return length
+
+
+def with_bone_lengths(joints: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """``joints`` (F, 17, 3) rebuilt from the root outwards, each bone along its own direction in
+    each frame but ``length`` (17,) long: the network's per-frame pose on a body whose bones do not
+    stretch from frame to frame. A bone of zero length in a frame (no direction) keeps its offset."""
+    out = np.array(joints, dtype=np.float64, copy=True)
+    for j, parent in enumerate(H36M_PARENTS):
+        if parent < 0:
+            continue
+        bone = joints[:, j] - joints[:, parent]
+        n = np.linalg.norm(bone, axis=-1, keepdims=True)
+        out[:, j] = out[:, parent] + np.where(n > _EPS, bone * (length[j] / np.maximum(n, _EPS)), bone)
+    return out.astype(np.asarray(joints).dtype, copy=False)
+
+
 def fit_skeleton(joints: np.ndarray, valid: np.ndarray | None = None) -> Skeleton:
     """Rest T-pose for a clip of H36M-17 joints.
 
@@ -254,16 +285,11 @@ def fit_skeleton(joints: np.ndarray, valid: np.ndarray | None = None) -> Skeleto
             joints = joints[valid]
     p = joints
     parents = H36M_PARENTS
-
-    def med_len(child: int) -> float:
-        return float(np.median(np.linalg.norm(p[:, child] - p[:, parents[child]], axis=-1)))
-
-    def lr_len(a: int, b: int) -> float:
-        return 0.5 * (med_len(a) + med_len(b))
+    length = median_bone_lengths(p)
 
     off = np.zeros((17, 3))
-    thigh, shin = lr_len(R_KNEE, L_KNEE), lr_len(R_ANKLE, L_ANKLE)
-    upper, fore = lr_len(L_ELBOW, R_ELBOW), lr_len(L_WRIST, R_WRIST)
+    thigh, shin = length[R_KNEE], length[R_ANKLE]
+    upper, fore = length[L_ELBOW], length[L_WRIST]
     off[R_KNEE] = off[L_KNEE] = -_Y * thigh
     off[R_ANKLE] = off[L_ANKLE] = -_Y * shin
     off[L_ELBOW], off[R_ELBOW] = _X * upper, -_X * upper
@@ -271,13 +297,13 @@ def fit_skeleton(joints: np.ndarray, valid: np.ndarray | None = None) -> Skeleto
 
     # Pelvis: spine straight up; hips at their median place in the pelvis frame, mirrored.
     pf = _pelvis_frame(p)
-    off[SPINE] = _Y * med_len(SPINE)
+    off[SPINE] = _Y * length[SPINE]
     off[L_HIP], off[R_HIP] = _mirror_pair(
         _median_vector(_in_frame(pf, p[:, L_HIP] - p[:, PELVIS])),
         _median_vector(_in_frame(pf, p[:, R_HIP] - p[:, PELVIS])),
-        lr_len(L_HIP, R_HIP),
+        length[L_HIP],
     )
-    off[THORAX] = _Y * med_len(THORAX)
+    off[THORAX] = _Y * length[THORAX]
 
     # Thorax: the shape of shoulders + nose in the thorax's own frame, then tilted about X so
     # that, on average, the spine bone below it points straight up as it does in the rest pose.
@@ -286,17 +312,17 @@ def fit_skeleton(joints: np.ndarray, valid: np.ndarray | None = None) -> Skeleto
     spine_dir = _median_vector(_in_frame(tf, unit_vectors(p[:, THORAX] - p[:, SPINE])))
     tilt = rotation_between(spine_dir * yz, _Y)
     nose = _median_vector(_in_frame(tf, p[:, NOSE] - p[:, THORAX])) * yz
-    off[NOSE] = tilt @ (unit_vectors(nose) * med_len(NOSE))
+    off[NOSE] = tilt @ (unit_vectors(nose) * length[NOSE])
     ls, rs = _mirror_pair(
         _median_vector(_in_frame(tf, p[:, L_SHOULDER] - p[:, THORAX])),
         _median_vector(_in_frame(tf, p[:, R_SHOULDER] - p[:, THORAX])),
-        lr_len(L_SHOULDER, R_SHOULDER),
+        length[L_SHOULDER],
     )
     off[L_SHOULDER], off[R_SHOULDER] = tilt @ ls, tilt @ rs
 
     # Head top relative to the nose, in the thorax's frame as the rest pose sees it (tf @ tilt.T).
     head = _median_vector(_in_frame(tf @ tilt.T, p[:, HEAD] - p[:, NOSE])) * yz
-    off[HEAD] = unit_vectors(head) * med_len(HEAD)
+    off[HEAD] = unit_vectors(head) * length[HEAD]
     return Skeleton(offsets=off, parents=tuple(parents), names=JOINT_NAMES)
 
 
