@@ -304,6 +304,9 @@ def test_sequence_metric_blends_windows_over_long_spans():
     assert other["overall"]["windows"] == 4 and other["overall"]["mpjpe"] != seq["overall"]["mpjpe"]
     # more draws: each span scored under more cameras
     assert evaluate_sequences(lifter, corpus, cfg, seed=5, span=30, draws=2)["overall"]["windows"] == 8
+    # as `run --constant-bones`: one length per bone over each span, the same spans and draws
+    rigid = evaluate_sequences(lifter, corpus, cfg, seed=5, span=30, constant_bones=True)["overall"]
+    assert rigid["windows"] == 4 and np.isfinite(rigid["mpjpe"]) and rigid["mpjpe"] != seq["overall"]["mpjpe"]
 
 
 def test_window_metric_with_draws_scores_each_window_under_several_cameras():

@@ -68,7 +68,7 @@ def run_pose2d(*, inputs, out, backend, backend_weights, trust_weights, person, 
     return result.exit_code
 
 
-def _lift_settings(height, focal, flip, batch_size, half, swap_repair=True, windows=None, constant_bones=True):
+def _lift_settings(height, focal, flip, batch_size, half, swap_repair=True, windows=None, constant_bones=False):
     from vid2pose.lift.lifting import LiftSettings
     from vid2pose.lift.sequence import LiftOptions
 
@@ -98,7 +98,7 @@ class _Report:
 
 def run_lift(*, inputs, out, lifter, weights, trust_weights, height, focal, flip, batch_size, half, recursive,
              skip_existing, json_summary, device, debug, swap_repair=True, windows=None,
-             constant_bones=True) -> int:
+             constant_bones=False) -> int:
     from vid2pose.device import resolve_device
     from vid2pose.errors import NoPersonError
     from vid2pose.export.json_io import add_pose3d, read_json, tracks_from_document, write_json
@@ -135,7 +135,7 @@ def run_lift(*, inputs, out, lifter, weights, trust_weights, height, focal, flip
 def run_video(*, inputs, out, fmt, backend, backend_weights, lifter, weights, trust_weights, person, start, end,
               overlay, height, focal, flip, units, root_motion, recursive, skip_existing, json_summary, fps,
               batch_size, lift_batch_size, half, device, debug, swap_repair=True, windows=None,
-             constant_bones=True) -> int:
+             constant_bones=False) -> int:
     """`vid2pose run`: 2D + tracking + lifting + export, both networks loaded once for the whole batch."""
     from vid2pose.device import resolve_device
     from vid2pose.export.formats import FORMATS, done_marker, resolve_format

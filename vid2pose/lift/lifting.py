@@ -38,7 +38,7 @@ class LiftSettings:
     focal: float | None = None  # pixels; None: assumed from a 60 degree field of view
     options: LiftOptions | None = None
     repair_swaps: bool = True  # put back left/right limb labels the 2D stage swapped (vid2pose.lift.swaps)
-    constant_bones: bool = True  # one length per bone for the track (``constant_bone_lengths``)
+    constant_bones: bool = False  # one length per bone for the track (``constant_bone_lengths``)
 
 
 def lift_track(track: Track, meta: VideoMeta, lifter: LoadedLifter, settings: LiftSettings,
@@ -63,7 +63,9 @@ def constant_bone_lengths(joints: np.ndarray, measured: np.ndarray | None = None
     """A track's (F, 17, 3) metric joints on one body: each bone keeps its direction in each frame and
     takes the track's median length, left and right averaged, measured on the ``measured`` (F,) frames
     (all when None or none). The network's bones stretch and shrink from frame to frame with the 2D
-    noise; one body's do not (held-out motion capture, as run: MPJPE 45.0 -> 44.6 mm, weights/ssr-stf.md)."""
+    noise; one body's do not. Not the default: on held-out motion capture with the noise model it lowers
+    MPJPE (45.0 -> 44.6 mm), but from BlazePose's 2D on rendered video it raises N-MPJPE (57.6 -> 58.2 mm;
+    README, "Metres and the camera")."""
     use = joints if measured is None or not np.any(measured) else joints[np.asarray(measured, bool)]
     return with_bone_lengths(joints, median_bone_lengths(use))
 

@@ -158,10 +158,10 @@ def sequence_spans(corpus, T: int, span: int, max_per_clip: int | None = None) -
 
 def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 90,
                        max_per_clip: int | None = 12, hops: int | None = None, draws: int = 1,
-                       recentre: bool = True, constant_bones: bool = True) -> dict:
+                       recentre: bool = True, constant_bones: bool = False) -> dict:
     """Metrics of spans of ``span`` frames lifted as ``vid2pose run`` lifts a track
-    (``lift.sequence.lift_sequence``: overlapping windows, flip averaging, blending; then one length per
-    bone, ``lift.lifting.constant_bone_lengths``, unless ``constant_bones`` is False), each seen
+    (``lift.sequence.lift_sequence``: overlapping windows, flip averaging, blending; with ``constant_bones``
+    then one length per bone, ``lift.lifting.constant_bone_lengths``), each seen
     ``draws`` times through a camera and the noise model drawn from ``seed``. ``lifter`` is a
     ``LoadedLifter``; the corpus must be at its frame rate. Means are weighted by frames."""
     from vid2pose.lift.lifting import constant_bone_lengths
@@ -183,7 +183,7 @@ def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 
         # as `run` reads it (vid2pose.lift.lifting): root-relative camera-space pixels at the root's
         # depth, so metres = pixels * depth / focal (here with the true depth: the scale is not scored)
         P = y[None].astype(np.float64) * (b["root_z"][..., None, None] / b["f"][:, None, None, None])
-        if constant_bones:  # as `run` does by default (after its metric scale, here the true one)
+        if constant_bones:  # as `run --constant-bones` does (after its metric scale, here the true one)
             P = constant_bone_lengths(P[0])[None]
         for k, v in window_scores(P, b["gt_cam"].astype(np.float64)).items():
             acc[k].append(v)
