@@ -86,8 +86,8 @@ def lift(
     from vid2pose.commands import run_lift
 
     raise typer.Exit(run_lift(inputs=inputs, out=out, lifter=lifter, weights=weights, trust_weights=trust_weights,
-                              height=height, focal=focal, flip=flip, swap_repair=swap_repair, windows=windows, constant_bones=constant_bones,
-                              batch_size=batch_size, half=half,
+                              height=height, focal=focal, flip=flip, swap_repair=swap_repair, windows=windows,
+                              constant_bones=constant_bones, batch_size=batch_size, half=half,
                               recursive=recursive, skip_existing=skip_existing, json_summary=json_summary,
                               device=device, debug=debug))
 

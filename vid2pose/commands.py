@@ -135,7 +135,7 @@ def run_lift(*, inputs, out, lifter, weights, trust_weights, height, focal, flip
 def run_video(*, inputs, out, fmt, backend, backend_weights, lifter, weights, trust_weights, person, start, end,
               overlay, height, focal, flip, units, root_motion, recursive, skip_existing, json_summary, fps,
               batch_size, lift_batch_size, half, device, debug, swap_repair=True, windows=None,
-             constant_bones=False) -> int:
+              constant_bones=False) -> int:
     """`vid2pose run`: 2D + tracking + lifting + export, both networks loaded once for the whole batch."""
     from vid2pose.device import resolve_device
     from vid2pose.export.formats import FORMATS, done_marker, resolve_format
