@@ -10,6 +10,7 @@ from support_fake import walking_box, write_video
 from vid2pose import cli
 from vid2pose.export.formats import bvh_paths, resolve_format
 from vid2pose.export.json_io import read_json
+from vid2pose.skeletons import H36M_PARENTS
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO / "samples" / "dance.mp4"
@@ -154,21 +155,22 @@ def test_windows_per_frame_reaches_the_lifter_and_the_json(monkeypatch, capsys, 
 
 
 
-def test_constant_bones_by_default_and_free_bones_on_request(monkeypatch, capsys, tmp_path, fake_backend):
+def test_free_bones_by_default_and_constant_bones_on_request(monkeypatch, capsys, tmp_path, fake_backend):
     clip = write_video(tmp_path / "b.mp4", walking_box(40))
     code, _, err = vid2pose(monkeypatch, capsys, "pose2d", clip, "--out", tmp_path / "b2d.json", "--pose2d", fake_backend)
     assert code == 0, err
-    parents = [0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]
+    parents = list(H36M_PARENTS[1:])
     bones = {}
-    for flag in ("--constant-bones", "--free-bones"):
+    for flag in ("--constant-bones", "--free-bones", None):  # None: the default
         out = tmp_path / f"b{flag}.json"
-        code, _, err = vid2pose(monkeypatch, capsys, "lift", tmp_path / "b2d.json", "--out", out, flag)
+        code, _, err = vid2pose(monkeypatch, capsys, "lift", tmp_path / "b2d.json", "--out", out, *([flag] if flag else []))
         assert code == 0, err
         doc = read_json(out)
         assert doc["pose3d"]["constant_bones"] is (flag == "--constant-bones")
         j = np.array([f["joints"] for f in doc["tracks"][0]["pose3d"]])
         bones[flag] = np.linalg.norm(j[:, 1:] - j[:, parents], axis=-1)  # (F, 16)
     fixed, free = bones["--constant-bones"], bones["--free-bones"]
+    np.testing.assert_array_equal(bones[None], free)
     assert np.ptp(fixed, axis=0).max() < 3e-4  # one length per bone over the whole track (the JSON keeps 0.1 mm) ...
     np.testing.assert_allclose(fixed[:, [1, 2, 11, 12]], fixed[:, [4, 5, 14, 15]], atol=3e-4)  # ... left = right
     assert np.ptp(free, axis=0).max() > 1e-3  # the network's own lengths vary

@@ -63,9 +63,9 @@ def constant_bone_lengths(joints: np.ndarray, measured: np.ndarray | None = None
     """A track's (F, 17, 3) metric joints on one body: each bone keeps its direction in each frame and
     takes the track's median length, left and right averaged, measured on the ``measured`` (F,) frames
     (all when None or none). The network's bones stretch and shrink from frame to frame with the 2D
-    noise; one body's do not. Not the default: on held-out motion capture with the noise model it lowers
-    MPJPE (45.0 -> 44.6 mm), but from BlazePose's 2D on rendered video it raises N-MPJPE (57.6 -> 58.2 mm;
-    README, "Metres and the camera")."""
+    noise; one body's do not. Not the default: with the stage-12 weights it lowers MPJPE on held-out
+    motion capture with the noise model (45.0 -> 44.6 mm) but raises N-MPJPE from BlazePose's 2D on
+    rendered video (57.6 -> 58.2 mm; README, "Metres and the camera")."""
     use = joints if measured is None or not np.any(measured) else joints[np.asarray(measured, bool)]
     return with_bone_lengths(joints, median_bone_lengths(use))
 
