@@ -12,7 +12,8 @@ from vid2pose.train.data import Corpus, make_batch
 from vid2pose.train.evaluate import (accel_error, evaluate_corpus, evaluate_sequences, model_to_metres, mpjpe,
                                      n_mpjpe, p_mpjpe, procrustes_align, sequence_spans, summarize)
 from vid2pose.train.noise import apply_noise
-from vid2pose.train.train import DEFAULTS, build_model, deep_update, lifter_loss, lr_at, procrustes_aligned
+from vid2pose.train.train import (DEFAULTS, build_model, deep_update, grow_layers, lifter_loss, lr_at,
+                                  procrustes_aligned)
 
 # A standing H36M-17 pose, metres, Y up, facing +Z (left = +X).
 REST = np.array([
@@ -543,3 +544,39 @@ def test_level_pairs_scales_each_pairs_vertical_separation_and_draws_nothing_whe
     assert np.ptp(f, axis=1).max() < 1e-9 and 0.2 <= f.min() and f.max() <= 0.8 and np.ptp(f[:, 0]) > 0.01
     with pytest.raises(ValueError, match="one .lo, hi. range per left/right pair"):
         level_pairs(rng, kp, {"lr_y_scale": [(0.5, 0.5)] * 5})
+
+
+def test_grow_layers_keeps_the_function_with_new_identity_layers_copied_from_their_neighbours():
+    from vid2pose.models.ssrstf import SSRSTF
+
+    kw = dict(dim_feat=16, dim_rep=32, mlp_ratio=2, num_heads=2, use_layer_scale=True, layer_scale_init_value=0.1)
+    torch.manual_seed(0)
+    small = SSRSTF(n_layers=4, **kw).eval()
+    for p in small.parameters():  # trained-looking weights: no parameter at its init value
+        p.data.add_(0.05 * torch.randn_like(p))
+    x = torch.randn(2, 9, 17, 3)
+    for n, order in ((5, [0, 1, 2, 3, 3]), (6, [0, 1, 1, 2, 3, 3]), (8, [0, 0, 1, 1, 2, 2, 3, 3])):
+        state, got = grow_layers(small.state_dict(), 4, n)
+        assert got == order
+        big = SSRSTF(n_layers=n, **kw).eval()
+        big.load_state_dict(state)  # strict: every key of the deeper model is there
+        with torch.no_grad():
+            torch.testing.assert_close(big(x), small(x), rtol=0, atol=1e-5)
+        copies = [i for i in range(n) if i > 0 and order[i] == order[i - 1]]
+        for i, layer in enumerate(big.layers):
+            src = small.layers[order[i]]
+            scale = layer.att_spatial.layer_scale_1
+            assert torch.equal(scale, torch.zeros_like(scale)) if i in copies else torch.equal(
+                scale, src.att_spatial.layer_scale_1)
+            assert torch.equal(layer.ssr_temporal.mixer.proj_in.weight, src.ssr_temporal.mixer.proj_in.weight)
+        # the copies are not frozen identities: a gradient reaches their layer scales
+        big.zero_grad()
+        big(x).square().sum().backward()
+        assert all(big.layers[i].att_temporal.layer_scale_2.grad.abs().sum() > 0 for i in copies)
+    with pytest.raises(ValueError, match="cannot remove"):
+        grow_layers(small.state_dict(), 4, 3)
+    with pytest.raises(ValueError, match="at most one copy"):
+        grow_layers(small.state_dict(), 4, 9)
+    plain = SSRSTF(n_layers=2, **dict(kw, use_layer_scale=False))
+    with pytest.raises(ValueError, match="layer scales"):
+        grow_layers(plain.state_dict(), 2, 3)

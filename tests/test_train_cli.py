@@ -168,6 +168,30 @@ def test_fine_tuning_starts_from_the_given_weights_and_the_card_chains_both_comm
     assert res.exit_code == 0, res.output
     assert torch.load(tmp_path / "w" / "x.pt", weights_only=True)["clip_len"] == 15
 
+    # more layers only with grow_init: the new layer starts as an identity, so with learning rate zero the
+    # grown network computes the first one's function, and the card's chain says how it was grown
+    deeper = tmp_path / "deeper.yaml"
+    deeper.write_text(frozen.read_text().replace("n_layers: 1", "n_layers: 2"))
+    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "w" / "d.pt"),
+                              "--config", str(deeper), "--run-dir", str(tmp_path / "run6"), "--init", str(first)])
+    assert res.exit_code == 2 and "grow_init: true to add layers" in res.output
+    deeper.write_text(deeper.read_text() + "grow_init: true\n")
+    res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "w" / "d.pt"),
+                              "--config", str(deeper), "--run-dir", str(tmp_path / "run7"), "--init", str(first)])
+    assert res.exit_code == 0, res.output
+    from vid2pose.models.ssrstf import SSRSTF
+    nets = []
+    for f in (first, tmp_path / "w" / "d.pt"):
+        obj = torch.load(f, weights_only=True)
+        nets.append(SSRSTF(**obj["config"]).eval())
+        nets[-1].load_state_dict(obj["state_dict"])
+    assert len(nets[1].layers) == 2
+    x = torch.randn(2, 9, 17, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(nets[1](x), nets[0](x), rtol=0, atol=1e-5)
+    grown = torch.load(tmp_path / "w" / "d.pt", weights_only=True)["train"]["init"]["grown"]
+    assert grown == {"from_layers": 1, "to_layers": 2, "layers": [0, 0]}
+
 
 def test_the_card_counts_the_training_time_of_every_run_in_the_init_chain():
     from vid2pose.train.commands import _training_time

@@ -144,9 +144,18 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
 def _init_weights(path: Path, cfg: dict) -> tuple[dict, dict]:
     """State dict and provenance of a weights file to fine-tune from (ValueError if unusable)."""
     _, obj = load_lifter(path)
-    if dict(obj["config"]) != tr._plain(dict(cfg["model"])):
+    state, grown = obj["state_dict"], None
+    theirs, ours = dict(obj["config"]), tr._plain(dict(cfg["model"]))
+    if cfg.get("grow_init") and theirs != ours:
+        # a deeper model from a shallower file: every trained layer kept, the new ones start as identities
+        if {k: v for k, v in theirs.items() if k != "n_layers"} != {k: v for k, v in ours.items() if k != "n_layers"}:
+            raise ValueError(f"{path}: its model {theirs} differs from the config's {ours} in more than n_layers; "
+                             "grow_init adds layers only")
+        state, order = tr.grow_layers(state, int(theirs["n_layers"]), int(ours["n_layers"]))
+        grown = {"from_layers": int(theirs["n_layers"]), "to_layers": int(ours["n_layers"]), "layers": order}
+    elif theirs != ours:
         raise ValueError(f"{path}: its model {obj['config']} is not the config's {cfg['model']}; "
-                         "fine-tuning needs the same architecture")
+                         "fine-tuning needs the same architecture (or grow_init: true to add layers)")
     # The window length may change (SSR-STF has no temporal position embedding, so the same weights
     # take windows of any length); the frame rate may not: the motion the model learnt is per frame.
     if float(obj["fps"]) != float(cfg["fps"]):
@@ -155,8 +164,9 @@ def _init_weights(path: Path, cfg: dict) -> tuple[dict, dict]:
     info = {"file": path.name, "sha256": tr.sha256_of(path), "seed": t.get("seed"), "steps": t.get("steps"),
             "total_steps": t.get("total_steps"),
             "config_file": t.get("config_file"), "cmu_only": t.get("cmu_only"), "init": t.get("init"),
-            "train_seconds": t.get("train_seconds"), "metrics_mm": t.get("metrics_mm")}
-    return obj["state_dict"], info
+            "train_seconds": t.get("train_seconds"), "metrics_mm": t.get("metrics_mm"),
+            **({"grown": grown} if grown else {})}
+    return state, info
 
 
 def _reproduce_command(out_name: str, s: dict, init_name: str | None = None) -> str:

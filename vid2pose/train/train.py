@@ -36,6 +36,7 @@ DEFAULTS: dict = {
     "model": {"n_layers": 4, "dim_feat": 64, "dim_rep": 256, "mlp_ratio": 2, "num_heads": 8,
               "use_layer_scale": True, "layer_scale_init_value": 0.1},
     "head_init": "default",
+    "grow_init": False,  # --init from a file with fewer layers: add identity layers (grow_layers)
     "clip_len": 27,
     "fps": 30.0,
     "batch_size": 16,
@@ -108,6 +109,39 @@ def build_model(cfg: dict, fresh: bool = False):
     if fresh and cfg.get("head_init", "default") == "default":
         model.head.reset_parameters()
     return model
+
+
+def grow_layers(state: dict, n_from: int, n_to: int) -> tuple[dict, list[int]]:
+    """A trained SSRSTF state dict of ``n_from`` layers -> one of ``n_to`` layers that computes the same
+    function: the new layers are copies of the trained layer before them with every layer scale set to 0,
+    so each starts as an exact identity (residual sub-blocks, softmax fusion of two equal streams) and
+    training opens it from weights that already mean something. Copies are spread evenly (4 -> 6: after
+    layers 1 and 3). Returns the state and, per new layer, the trained layer it came from."""
+    if n_to < n_from:
+        raise ValueError(f"grow_init cannot remove layers ({n_from} -> {n_to})")
+    extra = n_to - n_from
+    after = {((k + 1) * n_from) // extra - 1 for k in range(extra)} if extra <= n_from else None
+    if after is None or len(after) != extra:
+        raise ValueError(f"grow_init adds at most one copy per layer ({n_from} -> {n_to})")
+    order, copies = [], []
+    for i in range(n_from):
+        order.append(i)
+        if i in after:
+            order.append(i)
+            copies.append(len(order) - 1)
+    out = {k: v for k, v in state.items() if not k.startswith("layers.")}
+    for new_i, old_i in enumerate(order):
+        prefix = f"layers.{old_i}."
+        for k, v in state.items():
+            if k.startswith(prefix):
+                name = k[len(prefix):]
+                v = v.clone()
+                if new_i in copies and name.rsplit(".", 1)[-1].startswith("layer_scale_"):
+                    v.zero_()
+                out[f"layers.{new_i}.{name}"] = v
+    if not any(k.rsplit(".", 1)[-1].startswith("layer_scale_") for k in state):
+        raise ValueError("grow_init needs a model with layer scales (use_layer_scale: true)")
+    return out, order
 
 
 def lr_at(step: int, total: int, o: dict) -> float:
