@@ -179,12 +179,8 @@ def test_fine_tuning_starts_from_the_given_weights_and_the_card_chains_both_comm
     res = runner.invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "w" / "d.pt"),
                               "--config", str(deeper), "--run-dir", str(tmp_path / "run7"), "--init", str(first)])
     assert res.exit_code == 0, res.output
-    from vid2pose.models.ssrstf import SSRSTF
-    nets = []
-    for f in (first, tmp_path / "w" / "d.pt"):
-        obj = torch.load(f, weights_only=True)
-        nets.append(SSRSTF(**obj["config"]).eval())
-        nets[-1].load_state_dict(obj["state_dict"])
+    from vid2pose.train.commands import load_lifter
+    nets = [load_lifter(f)[0] for f in (first, tmp_path / "w" / "d.pt")]
     assert len(nets[1].layers) == 2
     x = torch.randn(2, 9, 17, 3)
     with torch.no_grad():

@@ -120,15 +120,17 @@ def grow_layers(state: dict, n_from: int, n_to: int) -> tuple[dict, list[int]]:
     if n_to < n_from:
         raise ValueError(f"grow_init cannot remove layers ({n_from} -> {n_to})")
     extra = n_to - n_from
-    after = {((k + 1) * n_from) // extra - 1 for k in range(extra)} if extra <= n_from else None
-    if after is None or len(after) != extra:
+    if extra > n_from:
         raise ValueError(f"grow_init adds at most one copy per layer ({n_from} -> {n_to})")
-    order, copies = [], []
+    if not any(k.rsplit(".", 1)[-1].startswith("layer_scale_") for k in state):
+        raise ValueError("grow_init needs a model with layer scales (use_layer_scale: true)")
+    after = {((k + 1) * n_from) // extra - 1 for k in range(extra)}  # distinct: n_from / extra >= 1
+    order, copies = [], set()
     for i in range(n_from):
         order.append(i)
         if i in after:
             order.append(i)
-            copies.append(len(order) - 1)
+            copies.add(len(order) - 1)
     out = {k: v for k, v in state.items() if not k.startswith("layers.")}
     for new_i, old_i in enumerate(order):
         prefix = f"layers.{old_i}."
@@ -139,8 +141,6 @@ def grow_layers(state: dict, n_from: int, n_to: int) -> tuple[dict, list[int]]:
                 if new_i in copies and name.rsplit(".", 1)[-1].startswith("layer_scale_"):
                     v.zero_()
                 out[f"layers.{new_i}.{name}"] = v
-    if not any(k.rsplit(".", 1)[-1].startswith("layer_scale_") for k in state):
-        raise ValueError("grow_init needs a model with layer scales (use_layer_scale: true)")
     return out, order
 
 
