@@ -235,6 +235,28 @@ def test_procrustes_loss_term_matches_p_mpjpe_and_trains_the_pose_not_its_placem
     stepped = (x - 0.05 * x.grad / x.grad.norm()).detach().numpy()[0]
     assert p_mpjpe(stepped, gt).mean() < p_mpjpe(moved, gt).mean()
 
+def test_joint_weights_weigh_the_position_terms_and_leave_velocity_alone():
+    rng = np.random.default_rng(2)
+    y = torch.tensor(rng.normal(0, 0.3, (2, 5, 17, 3)), dtype=torch.float32)
+    x = y.clone()
+    x[..., 3, :] += torch.tensor([0.06, 0.0, 0.0])  # only the right ankle is wrong, by the same offset in every frame
+    w = {"scale": 0.5, "velocity": 20.0, "procrustes": 1.0}
+    _, plain = lifter_loss(x, y, w)
+    assert plain["mpjpe"] == pytest.approx(0.06 / 17, rel=1e-4)
+    # unit weights (at any scale) are the plain loss; an empty list is no weighting
+    for same in ([1.0] * 17, [3.0] * 17, []):
+        assert lifter_loss(x, y, dict(w, joint_weights=same))[1] == pytest.approx(plain, rel=1e-5)
+    jw = [1.0] * 17
+    jw[3] = 2.0  # rescaled to mean 1: the ankle counts 2 / (18 / 17)
+    _, weighted = lifter_loss(x, y, dict(w, joint_weights=jw))
+    assert weighted["mpjpe"] == pytest.approx(0.06 / 17 * 2 * 17 / 18, rel=1e-4)
+    assert weighted["n_mpjpe"] > plain["n_mpjpe"] and weighted["p_mpjpe"] > plain["p_mpjpe"]
+    assert weighted["vel"] == plain["vel"] and plain["vel"] < 1e-6  # a constant offset has no velocity error
+    for bad in ([1.0] * 16, [0.0] * 17, [1.0] * 16 + [-1.0]):
+        with pytest.raises(ValueError, match="joint_weights"):
+            lifter_loss(x, y, dict(w, joint_weights=bad))
+
+
 def test_summarize_per_source():
     per = {k: np.array([1.0, 2.0, 3.0]) for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "accel")}
     s = summarize(per, ["cmu_a", "cmu_a", "bandai_namco"])

@@ -15,7 +15,8 @@
   continues from it. ``commands.run_export`` (``python -m vid2pose.train.commands export``) turns any checkpoint into the weights file
   and model card (also usable to stop a run early).
 * Loss (the lineage's, in model units): MPJPE + 0.5 * N-MPJPE + 20 * velocity error; ``loss.procrustes``
-  adds that weight times P-MPJPE (0, the default: not computed).
+  adds that weight times P-MPJPE (0, the default: not computed); ``loss.joint_weights`` weighs the joints
+  in the position terms (unset, the default: all equal).
 """
 from __future__ import annotations
 
@@ -169,11 +170,22 @@ def procrustes_aligned(pred: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
 
 def lifter_loss(pred: torch.Tensor, tgt: torch.Tensor, w: dict) -> tuple[torch.Tensor, dict]:
     """MPJPE + w.scale * N-MPJPE + w.velocity * velocity error (+ w.procrustes * P-MPJPE when given), all in
-    model units."""
-    mp = torch.linalg.vector_norm(pred - tgt, dim=-1).mean()
+    model units. ``w.joint_weights`` (17 values, H36M order; optional) weighs each joint's error in the three
+    position terms, rescaled to mean 1 so the terms keep their size; the velocity term stays unweighted."""
+    jw = w.get("joint_weights") or None
+    if jw is not None:
+        jw = torch.as_tensor(jw, dtype=pred.dtype, device=pred.device)
+        if jw.shape != pred.shape[-2:-1] or not bool((jw >= 0).all()) or float(jw.sum()) <= 0:
+            raise ValueError(f"loss.joint_weights needs {pred.shape[-2]} non-negative values, not all 0")
+        jw = jw / jw.mean()
+
+    def joint_mean(err: torch.Tensor) -> torch.Tensor:  # err (..., J)
+        return err.mean() if jw is None else (err * jw).mean()
+
+    mp = joint_mean(torch.linalg.vector_norm(pred - tgt, dim=-1))
     num = (tgt * pred).sum(-1, keepdim=True).mean(-2, keepdim=True)
     den = (pred * pred).sum(-1, keepdim=True).mean(-2, keepdim=True).clamp_min(1e-8)
-    nm = torch.linalg.vector_norm(pred * (num / den) - tgt, dim=-1).mean()
+    nm = joint_mean(torch.linalg.vector_norm(pred * (num / den) - tgt, dim=-1))
     if pred.shape[1] > 1:
         vel = torch.linalg.vector_norm((pred[:, 1:] - pred[:, :-1]) - (tgt[:, 1:] - tgt[:, :-1]), dim=-1).mean()
     else:
@@ -181,7 +193,7 @@ def lifter_loss(pred: torch.Tensor, tgt: torch.Tensor, w: dict) -> tuple[torch.T
     loss = mp + w["scale"] * nm + w["velocity"] * vel
     parts = {"mpjpe": float(mp.detach()), "n_mpjpe": float(nm.detach()), "vel": float(vel.detach())}
     if w.get("procrustes", 0.0):
-        pm = torch.linalg.vector_norm(procrustes_aligned(pred, tgt) - tgt, dim=-1).mean()
+        pm = joint_mean(torch.linalg.vector_norm(procrustes_aligned(pred, tgt) - tgt, dim=-1))
         loss = loss + w["procrustes"] * pm
         parts["p_mpjpe"] = float(pm.detach())
     return loss, parts
