@@ -235,6 +235,7 @@ def test_procrustes_loss_term_matches_p_mpjpe_and_trains_the_pose_not_its_placem
     stepped = (x - 0.05 * x.grad / x.grad.norm()).detach().numpy()[0]
     assert p_mpjpe(stepped, gt).mean() < p_mpjpe(moved, gt).mean()
 
+
 def test_joint_weights_weigh_the_position_terms_and_leave_velocity_alone():
     rng = np.random.default_rng(2)
     y = torch.tensor(rng.normal(0, 0.3, (2, 5, 17, 3)), dtype=torch.float32)

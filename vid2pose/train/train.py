@@ -173,11 +173,11 @@ def lifter_loss(pred: torch.Tensor, tgt: torch.Tensor, w: dict) -> tuple[torch.T
     model units. ``w.joint_weights`` (17 values, H36M order; optional) weighs each joint's error in the three
     position terms, rescaled to mean 1 so the terms keep their size; the velocity term stays unweighted."""
     jw = w.get("joint_weights") or None
-    if jw is not None:
-        jw = torch.as_tensor(jw, dtype=pred.dtype, device=pred.device)
-        if jw.shape != pred.shape[-2:-1] or not bool((jw >= 0).all()) or float(jw.sum()) <= 0:
+    if jw is not None:  # checked on the config's numbers, so that no step waits on the device for it
+        vals = [float(v) for v in jw]
+        if len(vals) != pred.shape[-2] or min(vals) < 0 or sum(vals) <= 0:
             raise ValueError(f"loss.joint_weights needs {pred.shape[-2]} non-negative values, not all 0")
-        jw = jw / jw.mean()
+        jw = torch.tensor(vals, dtype=pred.dtype, device=pred.device) * (len(vals) / sum(vals))
 
     def joint_mean(err: torch.Tensor) -> torch.Tensor:  # err (..., J)
         return err.mean() if jw is None else (err * jw).mean()
