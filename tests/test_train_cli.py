@@ -233,3 +233,54 @@ def test_the_card_says_which_2d_the_metrics_were_measured_with():
     card = model_card(Path("w.pt"), "0" * 64, exact, t)
     assert "## Metrics (validation split, with the exact 2D (noise model off)," in card
     assert "gives from 2D without errors" in card and "noise model's errors" not in card
+
+
+def test_a_moving_average_of_the_weights_is_kept_resumed_and_exported(tmp_path):
+    from vid2pose.train.train import ema_decay_at
+
+    assert ema_decay_at(0, 0.999) == 0.1 and ema_decay_at(10 ** 6, 0.999) == 0.999
+    data = mocap_folder(tmp_path / "mocap")
+    config = tmp_path / "ema.yaml"
+    config.write_text(TINY + "optim: {ema_decay: 0.5}\n")
+    out, run = tmp_path / "w" / "ema.pt", tmp_path / "run"
+    args = ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config), "--run-dir", str(run),
+            "--seed", "3"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    ck = torch.load(run / "last.pt", weights_only=False)
+    shipped = torch.load(out, weights_only=True)
+    # the file holds the average, which is not the trained weights after 6 steps of lr 1e-3
+    assert all(torch.equal(shipped["state_dict"][k], ck["ema"][k]) for k in ck["ema"])
+    assert any(not torch.equal(ck["ema"][k], ck["model"][k]) for k in ck["model"])
+    assert shipped["train"]["weights_exported"] == "moving average of the weights (decay 0.5)"
+    assert "moving average of the weights" in out.with_suffix(".md").read_text()
+
+    # the average by hand: start from the weights of step 0, then one update per step with ema_decay_at
+    runs = tmp_path / "by_hand"
+    res = CliRunner().invoke(app, args[:-4] + ["--run-dir", str(runs), "--seed", "3", "--steps", "1"])
+    assert res.exit_code == 0, res.output
+    one = torch.load(runs / "last.pt", weights_only=False)
+    # after one step: 0.1 * initial + 0.9 * trained; the initial weights are the fresh seed-3 model's
+    torch.manual_seed(3)
+    from vid2pose.train.train import build_model, load_config
+    init = build_model(load_config(config), fresh=True).state_dict()
+    for k, v in init.items():
+        torch.testing.assert_close(one["ema"][k], 0.1 * v + 0.9 * one["model"][k])
+
+    # resumed for more steps, the average goes on from the checkpoint's (not from the weights)
+    res = CliRunner().invoke(app, args[:-4] + ["--run-dir", str(runs), "--seed", "3", "--steps", "2", "--resume"])
+    assert res.exit_code == 0, res.output
+    two = torch.load(runs / "last.pt", weights_only=False)
+    d = ema_decay_at(1, 0.5)
+    for k in init:
+        torch.testing.assert_close(two["ema"][k], d * one["ema"][k] + (1 - d) * two["model"][k])
+    # off (the default): no average in the checkpoint, the trained weights exported
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(TINY)
+    res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "w" / "p.pt"),
+                                   "--config", str(plain), "--run-dir", str(tmp_path / "run_plain"), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    ck = torch.load(tmp_path / "run_plain" / "last.pt", weights_only=False)
+    shipped = torch.load(tmp_path / "w" / "p.pt", weights_only=True)
+    assert "ema" not in ck and "weights_exported" not in shipped["train"]
+    assert all(torch.equal(shipped["state_dict"][k], ck["model"][k]) for k in ck["model"])

@@ -215,7 +215,9 @@ def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary:
     ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     cfg = cfg or ck["config"]
     model = tr.build_model(cfg)
-    model.load_state_dict(ck["model"])
+    # with an average of the weights (optim.ema_decay), the average is what ships
+    use_ema = float(cfg["optim"].get("ema_decay") or 0.0) > 0 and "ema" in ck
+    model.load_state_dict(ck["ema"] if use_ema else ck["model"])
     model.eval()
     if val is None:
         runner = tr.Runner(cfg, data or [Path(p) for p in ck["data"]], ckpt_path.parent, ck["seed"], ck["cmu_only"], console)
@@ -234,6 +236,7 @@ def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary:
         "as_run_windows_per_frame": _as_run_windows(model, cfg),  # the figures depend on it
         "config": cfg, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "params": int(sum(p.numel() for p in model.parameters())),
+        **({"weights_exported": f"moving average of the weights (decay {float(ck['ema_decay']):g})"} if use_ema else {}),
     })
     sha = tr.export_weights(model, cfg, out, summary)
     card = out.with_suffix(".md")
@@ -395,7 +398,9 @@ no code or weights), trained by `vid2pose/train/` on real motion capture. 2D H36
 - trained: {s.get('date', '')}, seed {s.get('seed')}, {s.get('steps')} of {steps_total} steps
   ({'stopped early by the time budget' if s.get('stopped_early') else 'full schedule'}),
   {s.get('train_seconds', 0) / 60:.1f} min on {threads} CPU thread{'' if threads == 1 else 's'},
-  {s.get('windows_per_s', 'n/a')} windows/s ({s.get('frames_per_s', 'n/a')} frames/s)
+  {s.get('windows_per_s', 'n/a')} windows/s ({s.get('frames_per_s', 'n/a')} frames/s){
+    chr(10) + "- weights: the " + s["weights_exported"] + " over the run (`optim.ema_decay`), not its last step"
+    if s.get("weights_exported") else ""}
 
 ## Data and licences
 

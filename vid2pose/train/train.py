@@ -17,6 +17,8 @@
 * Loss (the lineage's, in model units): MPJPE + 0.5 * N-MPJPE + 20 * velocity error; ``loss.procrustes``
   adds that weight times P-MPJPE (0, the default: not computed); ``loss.joint_weights`` weighs the joints
   in the position terms (unset, the default: all equal).
+* ``optim.ema_decay`` (unset or 0, the default: off) keeps an exponential moving average of the weights beside
+  the trained ones (in the checkpoints, so a resumed run keeps it) and exports the average instead.
 """
 from __future__ import annotations
 
@@ -199,6 +201,23 @@ def lifter_loss(pred: torch.Tensor, tgt: torch.Tensor, w: dict) -> tuple[torch.T
     return loss, parts
 
 
+def ema_decay_at(step: int, decay: float) -> float:
+    """The average's decay after ``step`` optimiser steps: ``decay``, lower while the run is young
+    ((1 + step) / (10 + step)) so the first steps do not stay in it for thousands of steps."""
+    return min(float(decay), (1.0 + step) / (10.0 + step))
+
+
+@torch.no_grad()
+def update_ema(ema: dict, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * weights, for every floating-point entry of the state dict
+    (others, e.g. integer buffers, are copied)."""
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            ema[k].lerp_(v.detach(), 1.0 - decay)
+        else:
+            ema[k].copy_(v)
+
+
 def _save_atomic(obj, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -286,12 +305,15 @@ class Runner:
         o = cfg["optim"]
         opt = torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
         ckpt_path = self.run_dir / "last.pt"
+        ema_decay = float(o.get("ema_decay") or 0.0)
+        ema = None
         step, total, elapsed_before = 0, None, 0.0
         budget_start = t_start
         if resume and ckpt_path.exists():
             ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optim"])
+            ema = ck.get("ema") if ema_decay > 0 else None
             step, total = int(ck["step"]), ck.get("total_steps")
             self.init_info = ck.get("init") or self.init_info
             elapsed_before = float(ck.get("train_seconds", 0.0))
@@ -301,6 +323,8 @@ class Runner:
         elif isinstance(cfg["steps"], int):
             total = int(cfg["steps"])
         auto = not isinstance(cfg["steps"], int) and total is None
+        if ema_decay > 0 and ema is None:  # starts as the weights it averages (a checkpoint without one: from there)
+            ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         nparam = sum(p.numel() for p in model.parameters())
         self.log(f"SSRSTF {cfg['model']} ({nparam / 1e6:.2f} M parameters), T={cfg['clip_len']}, "
                  f"batch {cfg['batch_size']}, seed {self.seed}")
@@ -319,6 +343,7 @@ class Runner:
                           "config": cfg, "seed": self.seed, "cmu_only": self.cmu_only,
                           "data": [str(d) for d in self.data], "init": self.init_info,
                           "train_seconds": elapsed_before + time.time() - t_loop,
+                          **({"ema": ema, "ema_decay": ema_decay} if ema is not None else {}),
                           "loss_recent": float(np.mean(hist[-50:])) if hist else None}, ckpt_path)
             self.log(f"checkpoint ({reason}) step {step} -> {ckpt_path}")
 
@@ -343,6 +368,8 @@ class Runner:
                 if o.get("grad_clip"):
                     torch.nn.utils.clip_grad_norm_(model.parameters(), o["grad_clip"])
                 opt.step()
+                if ema is not None:
+                    update_ema(ema, model, ema_decay_at(step, ema_decay))
                 step += 1
                 samples += len(x)
                 data_time += t1 - t0
