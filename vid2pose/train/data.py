@@ -32,6 +32,7 @@ import numpy as np
 
 from vid2pose.lift.normalize import box_norm, camera_to_25d, normalize_window
 from vid2pose.lift.sequence import aim_point, aim_rotation, rotate_keypoints
+from vid2pose.lift.swaps import repair_limb_swaps
 from vid2pose.skeletons import H36M_FLIP, H36M_PARENTS, canonical_torso, coco17_to_h36m
 from vid2pose.train import cameras as cams
 from vid2pose.train import noise as noise_mod
@@ -320,6 +321,10 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
     if exact:
         noisy = np.concatenate([coco, np.ones(coco.shape[:-1] + (1,))], -1)
     kp = coco17_to_h36m(noisy)  # (B, T, 17, 3)
+    repaired = bool(cfg.get("repair_swaps"))
+    if repaired:  # as `run` does before lifting (vid2pose.lift.lifting.lift_track), here per window
+        for b in range(B):
+            kp[b] = repair_limb_swaps(kp[b])[0]
 
     inp = np.zeros((B, T, 17, 3), np.float32)
     tgt = np.zeros((B, T, 17, 3), np.float32)
@@ -355,6 +360,7 @@ def make_batch(rng: np.random.Generator, corpus: Corpus, B: int, T: int, cfg: di
         view_root_uv=view_uv.astype(np.float32), view_root_z=view_z.astype(np.float32), turn=turn,
         clip=clip, sources=[corpus.sources[i] for i in clip],
         kp2d=kp.astype(np.float32),  # the noisy pixel keypoints + confidence the input was made from
+        swaps_repaired=repaired,  # whether kp2d went through run's limb-swap repair (config ``repair_swaps``)
     )
 
 

@@ -158,14 +158,16 @@ def sequence_spans(corpus, T: int, span: int, max_per_clip: int | None = None) -
 
 def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 90,
                        max_per_clip: int | None = 12, hops: int | None = None, draws: int = 1,
-                       recentre: bool = True, constant_bones: bool = False) -> dict:
+                       recentre: bool = True, constant_bones: bool = False, repair_swaps: bool = True) -> dict:
     """Metrics of spans of ``span`` frames lifted as ``vid2pose run`` lifts a track
     (``lift.sequence.lift_sequence``: overlapping windows, flip averaging, blending; with ``constant_bones``
-    then one length per bone, ``lift.lifting.constant_bone_lengths``), each seen
+    then one length per bone, ``lift.lifting.constant_bone_lengths``; with ``repair_swaps``, `run`'s default,
+    the span's 2D first goes through its limb-swap repair, ``lift.swaps``), each seen
     ``draws`` times through a camera and the noise model drawn from ``seed``. ``lifter`` is a
     ``LoadedLifter``; the corpus must be at its frame rate. Means are weighted by frames."""
     from vid2pose.lift.lifting import constant_bone_lengths
     from vid2pose.lift.sequence import LiftOptions, lift_sequence
+    from vid2pose.lift.swaps import repair_limb_swaps
     from vid2pose.train.data import make_batch
 
     rng = np.random.default_rng(seed)
@@ -178,7 +180,10 @@ def evaluate_sequences(lifter, corpus, cfg: dict, seed: int = 1234, span: int = 
         b = make_batch(rng, corpus, 0, n, cfg, windows=(np.array([clip]), t), augment=False)
         if not b["ok"][0]:
             continue
-        y = lift_sequence(b["kp2d"][0], lifter.spec.fps, 0, 0, lifter, opts,  # camera space, pixels at root depth
+        kp = b["kp2d"][0]
+        if repair_swaps and not b["swaps_repaired"]:  # run repairs the whole track before lifting
+            kp = repair_limb_swaps(kp)[0]
+        y = lift_sequence(kp, lifter.spec.fps, 0, 0, lifter, opts,  # camera space, pixels at root depth
                           focal=float(b["f"][0]), centre=(float(b["c"][0, 0]), float(b["c"][0, 1])))
         # as `run` reads it (vid2pose.lift.lifting): root-relative camera-space pixels at the root's
         # depth, so metres = pixels * depth / focal (here with the true depth: the scale is not scored)

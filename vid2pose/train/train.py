@@ -17,6 +17,8 @@
 * Loss (the lineage's, in model units): MPJPE + 0.5 * N-MPJPE + 20 * velocity error; ``loss.procrustes``
   adds that weight times P-MPJPE (0, the default: not computed); ``loss.joint_weights`` weighs the joints
   in the position terms (unset, the default: all equal).
+* ``repair_swaps`` (unset or false, the default: off) puts each training window's noisy 2D through
+  `run`'s limb-swap repair (``vid2pose.lift.swaps``) before the lifter sees it, as `run` does.
 * ``optim.ema_decay`` (unset or 0, the default: off) keeps an exponential moving average of the weights beside
   the trained ones (in the checkpoints, so a resumed run keeps it) and exports the average instead.
 """
