@@ -97,7 +97,7 @@ def _input_2d(cfg: dict) -> str:
 
 
 def _as_run_title(cfg: dict) -> str:
-    return (f"spans of {_eval_span(cfg)} frames lifted as `vid2pose run` does (overlapping windows, blended), "
+    return (f"spans of {_eval_span(cfg)} frames lifted as `vid2pose run` does (swap repair, overlapping windows, blended), "
             f"held-out performers, {_input_2d(cfg)}")
 
 
@@ -360,8 +360,9 @@ def model_card(out: Path, sha: str, cfg: dict, s: dict) -> str:
     wpf = f"{s['as_run_windows_per_frame']} " if s.get("as_run_windows_per_frame") else ""  # older files: not recorded
     as_run_txt = "" if not as_run else f"""
 Spans of {_eval_span(cfg)} frames lifted as `vid2pose run` lifts a track (up to {e.get('spans_per_clip')} spans per clip, each
-seen through {e.get('draws', 1)} camera and noise draws): every frame is the blend of the {wpf}overlapping windows that
-see it, so this is the accuracy `vid2pose run` gives from 2D {"without errors" if exact else "with the noise model's errors"}.
+seen through {e.get('draws', 1)} camera and noise draws): the span's 2D goes through `run`'s limb-swap repair, and
+every frame is the blend of the {wpf}overlapping windows that see it, so this is the accuracy `vid2pose run`
+gives from 2D {"without errors" if exact else "with the noise model's errors"}.
 
 | source | spans | MPJPE | P-MPJPE | N-MPJPE | accel (mm/frame²) |
 |---|---|---|---|---|---|
