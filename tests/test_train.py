@@ -612,8 +612,10 @@ SWAPS_ONLY = {"white_sigma": 0.0, "smooth_sigma": 0.0, "bias_sigma": 0.0, "outli
 def _swapped_labels(kp: np.ndarray, exact: np.ndarray) -> int:
     """(frame, pair) labels of (B, T, 17, 3) keypoints that sit on the other side's true position (of the
     pairs the noise model swaps: elbows, wrists, knees, ankles), clearly (by 5 pixels or more)."""
+    from vid2pose.lift.swaps import PAIRS  # shoulders, elbows, wrists, hips, knees, ankles
+
     n = 0
-    for a, b in ((12, 15), (13, 16), (5, 2), (6, 3)):
+    for a, b in PAIRS[1:3] + PAIRS[4:]:
         keep = np.linalg.norm(kp[..., a, :2] - exact[..., a, :2], axis=-1)
         swap = np.linalg.norm(kp[..., a, :2] - exact[..., b, :2], axis=-1)
         n += int((swap + 5 < keep).sum())

@@ -215,8 +215,8 @@ def _export(ckpt_path: Path, out: Path, val, cfg: dict | None, console, summary:
     ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     cfg = cfg or ck["config"]
     model = tr.build_model(cfg)
-    # with an average of the weights (optim.ema_decay), the average is what ships
-    use_ema = float(cfg["optim"].get("ema_decay") or 0.0) > 0 and "ema" in ck
+    # with an average of the weights (optim.ema_decay: the trainer checkpoints one only then), it is what ships
+    use_ema = "ema" in ck
     model.load_state_dict(ck["ema"] if use_ema else ck["model"])
     model.eval()
     if val is None:
@@ -387,6 +387,8 @@ gives from 2D {"without errors" if exact else "with the noise model's errors"}.
     # Machine-independent: no absolute paths of the machine that trained (the config is printed below).
     repro = _reproduce_chain(out.name, s)
     ov = m.get("overall", {})
+    weights_line = ("" if not s.get("weights_exported") else
+                    f"\n- weights: the {s['weights_exported']} over the run (`optim.ema_decay`), not its last step")
     return f"""# SSR-STF lifter weights: `{out.name}`
 
 The project's own SSR-STF (our working design of spec ssr-stf.md 1.4; the paper's authors released
@@ -399,9 +401,7 @@ no code or weights), trained by `vid2pose/train/` on real motion capture. 2D H36
 - trained: {s.get('date', '')}, seed {s.get('seed')}, {s.get('steps')} of {steps_total} steps
   ({'stopped early by the time budget' if s.get('stopped_early') else 'full schedule'}),
   {s.get('train_seconds', 0) / 60:.1f} min on {threads} CPU thread{'' if threads == 1 else 's'},
-  {s.get('windows_per_s', 'n/a')} windows/s ({s.get('frames_per_s', 'n/a')} frames/s){
-    chr(10) + "- weights: the " + s["weights_exported"] + " over the run (`optim.ema_decay`), not its last step"
-    if s.get("weights_exported") else ""}
+  {s.get('windows_per_s', 'n/a')} windows/s ({s.get('frames_per_s', 'n/a')} frames/s){weights_line}
 
 ## Data and licences
 
