@@ -126,6 +126,33 @@ def test_noise_model_statistics():
     assert np.corrcoef(conf.ravel(), err.ravel())[0, 1] < -0.3
 
 
+def _swap_fractions(cfg: dict, seed: int = 0) -> np.ndarray:
+    """Share of frames with each LR pair (shoulders .. ankles) swapped, swaps being the only noise."""
+    from vid2pose.train.noise import LR_PAIRS
+
+    rng = np.random.default_rng(seed)
+    B, T = 400, 60
+    kp = rng.uniform(200, 800, (B, 1, 17, 2)).repeat(T, 1)  # keypoints far apart: a swap is never ambiguous
+    quiet = {"white_sigma": 0.0, "smooth_sigma": 0.0, "bias_sigma": 0.0, "outlier_scale": 0.0, "drop_p": 0.0,
+             "body_swap_p": 0.0}
+    out = apply_noise(rng, kp, np.full(B, 750.0), dict(quiet, **cfg))[..., :2]
+    return np.array([np.all(np.isclose(out[..., a, :], kp[..., b, :]), -1).mean() for a, b in LR_PAIRS])
+
+
+def test_limb_swaps_per_pair_with_their_own_rates_and_length():
+    # one number: elbows, wrists, knees, ankles alike (never shoulders or hips)
+    f = _swap_fractions({"limb_swap_p": 0.01})
+    assert f[0] == 0 and f[3] == 0 and np.all((f[[1, 2, 4, 5]] > 0.02) & (f[[1, 2, 4, 5]] < 0.08))
+    # six numbers: each pair its own rate, shoulders and hips included; the share ~ rate x mean length
+    rates = (0.02, 0.0, 0.005, 0.01, 0.0, 0.0)
+    for length in (2.0, 5.0):
+        f = _swap_fractions({"limb_swap_p": rates, "limb_swap_len": length})
+        assert np.all(f[[1, 4, 5]] == 0)
+        np.testing.assert_allclose(f[[0, 2, 3]], np.array(rates)[[0, 2, 3]] * length, rtol=0.3)
+    with pytest.raises(ValueError, match="limb_swap_p"):
+        _swap_fractions({"limb_swap_p": (0.01, 0.01)})
+
+
 def test_exact_2d_pairs_with_the_noise_model():
     # noise off draws the same cameras and bodies as noise on (the noise is drawn and dropped), so an
     # exact-2D evaluation differs from the noise-model one by the 2D errors alone

@@ -38,7 +38,10 @@ NOISE_DEFAULTS = dict(
     outlier_scale=1.0,       # multiplies outlier_p
     outlier_mean_len=4.0,    # mean length (frames) of a gross-error episode
     outlier_mag=(0.04, 0.30),  # gross error size, fraction of h (log-uniform)
-    limb_swap_p=0.01,        # per frame: left/right swap of one limb's pair (episode start)
+    limb_swap_p=0.01,        # per frame: left/right swap of one limb's pair (episode start). A number: the
+    #                          elbows, wrists, knees and ankles alike; six numbers: per LR_PAIRS pair (shoulders
+    #                          and hips too), as measured per pair on the default backend (card notes)
+    limb_swap_len=5.0,       # mean length (frames) of a limb-swap episode
     body_swap_p=0.04,        # per window: whole-body left/right swap for a run of frames
     drop_p=0.015,            # per keypoint and frame: start of a dropped episode (conf ~0)
     # metres, BlazePose's hips against the joint centres (applied in 3D by hip_bias). These defaults are the
@@ -189,6 +192,17 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple, frames: float) -> np.n
     return out
 
 
+def _swap_pairs(limb_swap_p) -> tuple[tuple, np.ndarray]:
+    """The pairs limb swaps act on and their per-frame episode-start probabilities, (1, 1, K)-shaped."""
+    p = np.asarray(limb_swap_p, np.float64)
+    if p.ndim == 0:  # the original model: one rate for the four limb pairs (same draws as before)
+        return ((7, 8), (9, 10), (13, 14), (15, 16)), p
+    if p.shape != (len(LR_PAIRS),):
+        raise ValueError(f"noise.limb_swap_p: one number or {len(LR_PAIRS)} (shoulders, elbows, wrists, hips, "
+                         f"knees, ankles), got {p.shape[0]}")
+    return LR_PAIRS, p.reshape(1, 1, -1)
+
+
 def apply_noise(rng: np.random.Generator, kp: np.ndarray, h: np.ndarray, cfg: dict | None = None) -> np.ndarray:
     """(B, T, 17, 2) true COCO-17 pixels, h (B,) person height in pixels ->
     (B, T, 17, 3) noisy pixels + confidence."""
@@ -219,8 +233,8 @@ def apply_noise(rng: np.random.Generator, kp: np.ndarray, h: np.ndarray, cfg: di
     out = np.where(om[..., None], out + off, out)
 
     # one limb read as the other one (left/right pair swap) for an episode
-    pairs = ((7, 8), (9, 10), (13, 14), (15, 16))
-    sw = _episodes(rng, (B, T, len(pairs)), c["limb_swap_p"], 5.0)
+    pairs, swap_p = _swap_pairs(c["limb_swap_p"])
+    sw = _episodes(rng, (B, T, len(pairs)), swap_p, float(c["limb_swap_len"]))
     for k, (a, b) in enumerate(pairs):
         m = sw[:, :, k, None]
         oa, ob = out[:, :, a].copy(), out[:, :, b].copy()
