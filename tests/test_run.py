@@ -243,3 +243,18 @@ def test_run_asks_the_backend_for_its_lifting_options_and_pose2d_does_not(monkey
     code, _, _ = vid2pose(monkeypatch, capsys, "pose2d", tmp_path / "a.mp4", "--out", tmp_path / "a2d.json",
                           "--pose2d", fake_backend, "--device", "cpu")
     assert code == 0 and support_fake.CREATED == [{"smooth": False}, {}]
+
+
+def test_accuracy_benchmark_clip_sets_are_held_out_and_apart():
+    """The bench's clips are validation takes (never trained on), and --unseen shares no take with the table's."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import accuracy
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    from vid2pose.train.split import is_validation
+
+    for clip in accuracy.STANDARD + accuracy.UNSEEN:
+        assert is_validation(clip.mocap), clip.mocap
+    assert not {c.mocap for c in accuracy.UNSEEN} & {c.mocap for c in accuracy.STANDARD}
+    assert len(accuracy.UNSEEN) == 6
