@@ -200,13 +200,19 @@ def test_format_switch_and_per_person_file_names():
     assert bvh_paths(Path("o/clip.bvh"), [1, 4]) == {1: Path("o/clip_person1.bvh"), 4: Path("o/clip_person4.bvh")}
 
 
-def test_accuracy_benchmark_scores_a_rendered_clip(sample_run):
-    """benchmarks/accuracy.py's scoring, on the pipeline's output for the rendered sample and its truth."""
+def _accuracy_benchmark():
+    """benchmarks/accuracy.py as a module (benchmarks/ is not a package)."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         import accuracy
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
+    return accuracy
+
+
+def test_accuracy_benchmark_scores_a_rendered_clip(sample_run):
+    """benchmarks/accuracy.py's scoring, on the pipeline's output for the rendered sample and its truth."""
+    accuracy = _accuracy_benchmark()
     truth_npz = REPO / "samples" / "dance_truth.npz"
     gt = np.load(truth_npz)["joints_cam"].astype(np.float64)
     assert accuracy.view_band(gt) in ("front", "side", "back")
@@ -247,11 +253,7 @@ def test_run_asks_the_backend_for_its_lifting_options_and_pose2d_does_not(monkey
 
 def test_accuracy_benchmark_clip_sets_are_held_out_and_apart():
     """The bench's clips are validation takes (never trained on), and --unseen shares no take with the table's."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import accuracy
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    accuracy = _accuracy_benchmark()
     from vid2pose.train.split import is_validation
 
     for clip in accuracy.STANDARD + accuracy.UNSEEN:

@@ -195,11 +195,11 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple, frames: float) -> np.n
 def _swap_pairs(limb_swap_p) -> tuple[tuple, np.ndarray]:
     """The pairs limb swaps act on and their per-frame episode-start probabilities, (1, 1, K)-shaped."""
     p = np.asarray(limb_swap_p, np.float64)
-    if p.ndim == 0:  # the original model: one rate for the four limb pairs (same draws as before)
-        return ((7, 8), (9, 10), (13, 14), (15, 16)), p
+    if p.ndim == 0:  # the original model: one rate for the elbows, wrists, knees, ankles (same draws as before)
+        return LR_PAIRS[1:3] + LR_PAIRS[4:], p
     if p.shape != (len(LR_PAIRS),):
         raise ValueError(f"noise.limb_swap_p: one number or {len(LR_PAIRS)} (shoulders, elbows, wrists, hips, "
-                         f"knees, ankles), got {p.shape[0]}")
+                         f"knees, ankles), got {p.size}")
     return LR_PAIRS, p.reshape(1, 1, -1)
 
 
