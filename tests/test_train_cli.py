@@ -284,3 +284,53 @@ def test_a_moving_average_of_the_weights_is_kept_resumed_and_exported(tmp_path):
     shipped = torch.load(tmp_path / "w" / "p.pt", weights_only=True)
     assert "ema" not in ck and "weights_exported" not in shipped["train"]
     assert all(torch.equal(shipped["state_dict"][k], ck["model"][k]) for k in ck["model"])
+
+
+def test_data_parallel_processes_take_the_step_of_their_averaged_gradients(tmp_path):
+    """processes: 2 -> two processes, each drawing its half of every batch (rng [seed, step, rank]); the
+    weights they end with are those of one process that averages the two halves' gradients by hand."""
+    import numpy as np
+
+    from vid2pose.train import train as tr
+    from vid2pose.train.data import make_batch
+
+    data = mocap_folder(tmp_path / "mocap")
+    config = tmp_path / "dp.yaml"
+    config.write_text(TINY.replace("threads: 1", "threads: 2\nprocesses: 2"))
+    out, run = tmp_path / "w" / "dp.pt", tmp_path / "run"
+    res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config),
+                                   "--run-dir", str(run), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    ck = torch.load(run / "last.pt", weights_only=False)
+    assert ck["step"] == 6 and not list(run.glob("processes-*"))  # the rendezvous file is gone
+    assert "in 2 data-parallel processes" in out.with_suffix(".md").read_text()
+
+    cfg = tr.load_config(config)
+    corpus, _ = tr.Runner(cfg, [data], tmp_path / "by_hand", 3, False).corpora()
+    torch.manual_seed(3)
+    model = tr.build_model(cfg, fresh=True)
+    o = cfg["optim"]
+    opt = torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
+    for step in range(6):
+        halves = []
+        for rank in range(2):
+            b = make_batch(np.random.default_rng([3, step, rank]), corpus, 2, cfg["clip_len"], cfg)
+            loss, _ = tr.lifter_loss(model(torch.from_numpy(b["input"][b["ok"]])),
+                                     torch.from_numpy(b["target"][b["ok"]]), cfg["loss"])
+            opt.zero_grad()
+            loss.backward()
+            halves.append([p.grad.clone() for p in model.parameters()])
+        for p, g0, g1 in zip(model.parameters(), *halves):
+            p.grad = (g0 + g1) / 2
+        for g in opt.param_groups:
+            g["lr"] = tr.lr_at(step, 6, o)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), o["grad_clip"])
+        opt.step()
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(ck["model"][k], v, rtol=1e-5, atol=1e-6)
+
+    # a count that does not divide the batch is a clear error before anything starts
+    config.write_text(TINY.replace("threads: 1", "processes: 3"))
+    res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "x.pt"), "--config",
+                                   str(config), "--run-dir", str(tmp_path / "run3"), "--seed", "3"])
+    assert res.exit_code == 2 and "processes must be a divisor of batch_size (4), got 3" in res.output

@@ -384,6 +384,8 @@ gives from 2D {"without errors" if exact else "with the noise model's errors"}.
                 "`--cmu-only` for a CMU-only model.")
     steps_total = s.get("total_steps")
     threads = int(cfg.get("threads", tr.DEFAULTS["threads"]))
+    procs = int(cfg.get("processes") or 1)
+    procs_txt = f" in {procs} data-parallel processes" if procs > 1 else ""
     # Machine-independent: no absolute paths of the machine that trained (the config is printed below).
     repro = _reproduce_chain(out.name, s)
     ov = m.get("overall", {})
@@ -400,7 +402,7 @@ no code or weights), trained by `vid2pose/train/` on real motion capture. 2D H36
 - model: `SSRSTF(**{json.dumps(cfg['model'])})`, {s.get('params', 0) / 1e6:.2f} M parameters
 - trained: {s.get('date', '')}, seed {s.get('seed')}, {s.get('steps')} of {steps_total} steps
   ({'stopped early by the time budget' if s.get('stopped_early') else 'full schedule'}),
-  {s.get('train_seconds', 0) / 60:.1f} min on {threads} CPU thread{'' if threads == 1 else 's'},
+  {s.get('train_seconds', 0) / 60:.1f} min on {threads} CPU thread{'' if threads == 1 else 's'}{procs_txt},
   {s.get('windows_per_s', 'n/a')} windows/s ({s.get('frames_per_s', 'n/a')} frames/s){weights_line}
 
 ## Data and licences

@@ -21,6 +21,14 @@
   `run`'s limb-swap repair (``vid2pose.lift.swaps``) before the lifter sees it, as `run` does.
 * ``optim.ema_decay`` (unset or 0, the default: off) keeps an exponential moving average of the weights beside
   the trained ones (in the checkpoints, so a resumed run keeps it) and exports the average instead.
+* ``processes`` (1, the default): with 2 or more, data-parallel training: that many processes of
+  ``threads // processes`` threads each, every one computing ``batch_size / processes`` windows of each
+  step (process ``r`` draws them from ``default_rng([seed, k, r])``), their gradients averaged by one
+  all-reduce per step (``average_gradients``), so all take the same optimiser step. Why: this model's
+  operations are too small for a second thread to help much (one process, 2 threads: 1.63 s per batch of 32;
+  two processes of 1 thread: 1.39 s, each on 16; measured 2026-12-07). The first process does everything
+  else (progress, checkpoints, the moving average, the time budget's decisions, which reach the others with
+  the next step's all-reduce).
 """
 from __future__ import annotations
 
@@ -28,7 +36,9 @@ import copy
 import hashlib
 import json
 import math
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -220,6 +230,65 @@ def update_ema(ema: dict, model: torch.nn.Module, decay: float) -> None:
             ema[k].copy_(v)
 
 
+def processes_of(cfg: dict) -> int:
+    """The config's data-parallel process count (``processes``, 1 when unset), checked against the batch."""
+    world = int(cfg.get("processes") or 1)
+    if world < 1 or cfg["batch_size"] % world:
+        raise ValueError(f"processes must be a divisor of batch_size ({cfg['batch_size']}), got {world}")
+    return world
+
+
+def average_gradients(params: list, loss_value: float, control: list[float], world: int) -> tuple[float, list[float]]:
+    """One all-reduce of every process's gradients, loss and ``control`` values (flattened into one buffer):
+    gradients and loss are averaged over the ``world`` processes, ``control`` is summed (the first process
+    puts its schedule decisions there, the others zeros). Every process gets the same sums, so all take
+    the same optimiser step and the weights never drift apart."""
+    import torch.distributed as dist
+
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads] + [torch.tensor([loss_value, *control], dtype=grads[0].dtype)])
+    dist.all_reduce(flat)
+    n = flat.numel() - len(control)  # gradients and the loss
+    flat[:n] /= world
+    off = 0
+    for p, g in zip(params, grads):
+        p.grad = flat[off:off + g.numel()].view_as(g)
+        off += g.numel()
+    return float(flat[n - 1]), [float(v) for v in flat[n:]]
+
+
+def _worker(cfg, data, run_dir, seed, cmu_only, init_state, init_info, resume, rank, world, store) -> None:
+    """A data-parallel process other than the first (``Runner.train``): silent; Ctrl-C is the first's to handle
+    (it ends the others as it exits); an error is one line on stderr and a non-zero exit."""
+    import io
+    import signal
+
+    from rich.console import Console
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        Runner(cfg, data, Path(run_dir), seed, cmu_only, Console(file=io.StringIO()), init_state=init_state,
+               init_info=init_info)._train(resume, rank, world, Path(store), None)
+    except Exception as e:  # noqa: BLE001 - a worker reports and exits; the first process ends the run
+        print(f"error: training process {rank}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def _watch_workers(procs: list, console) -> None:
+    """End the run when a data-parallel process fails: the first would otherwise wait for it until the
+    all-reduce's timeout. The last checkpoint stays for ``--resume``."""
+    while True:
+        for p in procs:
+            if p.exitcode not in (None, 0):
+                console.print(f"error: a training process ended with exit code {p.exitcode}; the last checkpoint "
+                              "is kept (--resume continues from it)", soft_wrap=True)
+                sys.stdout.flush()
+                os._exit(1)
+        if all(p.exitcode == 0 for p in procs):
+            return
+        time.sleep(1.0)
+
+
 def _save_atomic(obj, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -291,16 +360,55 @@ class Runner:
         return tr, va
 
     def train(self, resume: bool) -> dict:
+        """Train (``processes`` > 1: in that many data-parallel processes, this one the first); the summary."""
+        world = processes_of(self.cfg)
+        if world == 1:
+            return self._train(resume, 0, 1, None, None)
+        corpora = self.corpora()  # before the others start: they read the cache this writes
+        store = self.run_dir / f"processes-{os.getpid()}.store"  # the process group's rendezvous file
+        store.unlink(missing_ok=True)
+        ctx = torch.multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=_worker, daemon=True,  # daemons: they end when this process does
+                             args=(self.cfg, self.data, self.run_dir, self.seed, self.cmu_only, self.init_state,
+                                   self.init_info, resume, rank, world, str(store)))
+                 for rank in range(1, world)]
+        for p in procs:
+            p.start()
+        threading.Thread(target=_watch_workers, args=(procs, self.console), daemon=True).start()
+        try:
+            summary = self._train(resume, 0, world, store, corpora)
+        except BaseException:  # Ctrl-C or an error here: the others would wait for this process in vain
+            for p in procs:
+                p.terminate()
+            raise
+        finally:
+            store.unlink(missing_ok=True)
+        for p in procs:  # they leave the loop at the same step as this one
+            p.join(timeout=60)
+            if p.is_alive():
+                p.terminate()
+        return summary
+
+    def _train(self, resume: bool, rank: int, world: int, store: Path | None, corpora) -> dict:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         from vid2pose.train.data import make_batch
 
         cfg = self.cfg
+        lead = rank == 0  # the process that logs, checkpoints, keeps the average and decides on the schedule
         t_start = time.time()
-        torch.set_num_threads(int(cfg["threads"]))
+        torch.set_num_threads(max(1, int(cfg["threads"]) // world))
         torch.manual_seed(self.seed)
-        tr, va = self.corpora()
+        tr, va = corpora if corpora is not None else self.corpora()
         self.val = va
+        if world > 1:
+            import datetime
+
+            import torch.distributed as dist
+
+            # gloo on the CPU; a process that stops answering fails the others' all-reduce after the timeout
+            dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                                    timeout=datetime.timedelta(minutes=10))
         model = build_model(cfg, fresh=self.init_state is None)
         if self.init_state is not None:
             model.load_state_dict(self.init_state)
@@ -315,23 +423,29 @@ class Runner:
             ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optim"])
-            ema = ck.get("ema") if ema_decay > 0 else None
+            ema = ck.get("ema") if ema_decay > 0 and lead else None
             step, total = int(ck["step"]), ck.get("total_steps")
             self.init_info = ck.get("init") or self.init_info
             elapsed_before = float(ck.get("train_seconds", 0.0))
             if isinstance(cfg["steps"], int) and int(cfg["steps"]) != total:
                 total = int(cfg["steps"])  # an explicit step count extends or shortens the schedule
-            self.log(f"resumed from {ckpt_path} at step {step}/{total}")
+            if lead:
+                self.log(f"resumed from {ckpt_path} at step {step}/{total}")
         elif isinstance(cfg["steps"], int):
             total = int(cfg["steps"])
         auto = not isinstance(cfg["steps"], int) and total is None
-        if ema_decay > 0 and ema is None:  # starts as the weights it averages (a checkpoint without one: from there)
+        if ema_decay > 0 and ema is None and lead:  # starts as the weights it averages (a checkpoint without one: from there)
             ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         nparam = sum(p.numel() for p in model.parameters())
-        self.log(f"SSRSTF {cfg['model']} ({nparam / 1e6:.2f} M parameters), T={cfg['clip_len']}, "
-                 f"batch {cfg['batch_size']}, seed {self.seed}")
+        if lead:
+            self.log(f"SSRSTF {cfg['model']} ({nparam / 1e6:.2f} M parameters), T={cfg['clip_len']}, "
+                     f"batch {cfg['batch_size']}, seed {self.seed}"
+                     + (f", {world} processes of {max(1, int(cfg['threads']) // world)} thread(s)" if world > 1 else ""))
         deadline = budget_start + 60 * (cfg["time_budget_min"] - cfg["reserve_min"])
         B, T = cfg["batch_size"], cfg["clip_len"]
+        B_own = B // world  # this process's windows of each step
+        params = list(model.parameters())
+        pending_total, pending_stop = None, False  # the first process's decisions, shared at the next all-reduce
         model.train()
         last_ckpt = time.time()
         hist: list[float] = []
@@ -341,6 +455,8 @@ class Runner:
         stopped_early = False
 
         def save(reason: str):
+            if not lead:
+                return
             _save_atomic({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "total_steps": total,
                           "config": cfg, "seed": self.seed, "cmu_only": self.cmu_only,
                           "data": [str(d) for d in self.data], "init": self.init_info,
@@ -355,18 +471,26 @@ class Runner:
             task = prog.add_task("train", total=total or 0, completed=step, loss=float("nan"))
             while total is None or step < total:
                 t0 = time.time()
-                rng = np.random.default_rng([self.seed, step])
-                b = make_batch(rng, tr, B, T, cfg)
+                rng = np.random.default_rng([self.seed, step] if world == 1 else [self.seed, step, rank])
+                b = make_batch(rng, tr, B_own, T, cfg)
                 x = torch.from_numpy(b["input"][b["ok"]])
                 y = torch.from_numpy(b["target"][b["ok"]])
                 t1 = time.time()
-                lr = lr_at(step, total or 10 ** 9, o)
-                for g in opt.param_groups:
-                    g["lr"] = lr
                 pred = model(x)
                 loss, parts = lifter_loss(pred, y, cfg["loss"])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                loss_value = float(loss.detach())
+                stop_now = False
+                if world > 1:
+                    control = [float(pending_total or 0), float(pending_stop)] if lead else [0.0, 0.0]
+                    loss_value, control = average_gradients(params, loss_value, control, world)
+                    if control[0] > 0:
+                        total, pending_total = int(round(control[0])), None
+                    stop_now = control[1] > 0
+                lr = lr_at(step, total or 10 ** 9, o)
+                for g in opt.param_groups:
+                    g["lr"] = lr
                 if o.get("grad_clip"):
                     torch.nn.utils.clip_grad_norm_(model.parameters(), o["grad_clip"])
                 opt.step()
@@ -376,36 +500,50 @@ class Runner:
                 samples += len(x)
                 data_time += t1 - t0
                 step_times.append(time.time() - t0)
-                hist.append(float(loss.detach()))
+                hist.append(loss_value)
                 # steps: auto -> measure, then keep re-measuring while the run is young (the
                 # machine's load changes); the cosine barely moves in that phase.
                 probe = cfg["probe_steps"]
-                if auto and step >= probe and step % probe == 0 and (time.time() - t_loop) < 0.3 * (deadline - t_loop):
+                if lead and auto and step >= probe and step % probe == 0 and (time.time() - t_loop) < 0.3 * (deadline - t_loop):
                     recent = step_times[-4 * probe:] if len(step_times) > probe else step_times
                     sec = float(np.mean(recent[1:] if len(recent) > 2 else recent))
                     left = deadline - time.time()
                     new_total = step + max(10, int(0.95 * left / sec))
                     if total is None or abs(new_total - total) > 0.02 * total:
-                        total = new_total
+                        if world == 1:
+                            total = new_total
+                        else:  # all processes take it at the next step's all-reduce
+                            pending_total = new_total
                         self.log(f"timing probe: {sec:.2f} s/step ({B / sec:.1f} windows/s, {B * T / sec:.0f} frames/s, "
                                  f"data {1000 * data_time / step:.0f} ms/step) -> {total} steps in total")
-                        prog.update(task, total=total)
+                        prog.update(task, total=new_total)
                 prog.update(task, completed=step, loss=float(np.mean(hist[-20:])))
-                if step % cfg["log_every"] == 0:
+                if lead and step % cfg["log_every"] == 0:
                     el = time.time() - t_loop
                     self.log(f"step {step}/{total} loss {np.mean(hist[-cfg['log_every']:]):.4f} "
                              f"(mpjpe {parts['mpjpe']:.4f} n {parts['n_mpjpe']:.4f} vel {parts['vel']:.4f}"
                              + (f" p {parts['p_mpjpe']:.4f}" if "p_mpjpe" in parts else "") + ") "
-                             f"lr {lr:.2e} {samples / el:.1f} windows/s")
+                             f"lr {lr:.2e} {world * samples / el:.1f} windows/s")
                 if time.time() - last_ckpt > 60 * cfg["checkpoint_minutes"]:
                     save("periodic")
                     last_ckpt = time.time()
-                if auto and time.time() > deadline and total is not None and step < total:
-                    self.log(f"time budget reached at step {step}/{total}: stopping early")
+                if stop_now:  # the first process's deadline, shared by the all-reduce of this step
                     stopped_early = True
                     break
+                if lead and auto and not pending_stop and time.time() > deadline and total is not None and step < total:
+                    self.log(f"time budget reached at step {step}/{total}: stopping early"
+                             + (" (after the next step, with the other processes)" if world > 1 else ""))
+                    if world == 1:
+                        stopped_early = True
+                        break
+                    pending_stop = True
         save("final" if not stopped_early else "deadline")
         el = time.time() - t_loop
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+        samples *= world  # every process did as many windows
         return {"steps": step, "total_steps": total, "stopped_early": stopped_early,
                 "train_minutes_by_source": {k: round(float(tr.lengths[[s == k for s in tr.sources]].sum())
                                                      / cfg["fps"] / 60, 2) for k in sorted(set(tr.sources))},
