@@ -334,3 +334,22 @@ def test_data_parallel_processes_take_the_step_of_their_averaged_gradients(tmp_p
     res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "x.pt"), "--config",
                                    str(config), "--run-dir", str(tmp_path / "run3"), "--seed", "3"])
     assert res.exit_code == 2 and "processes must be a divisor of batch_size (4), got 3" in res.output
+
+
+def test_data_parallel_processes_share_the_first_one_s_time_budget_decisions(tmp_path):
+    """With `steps: auto` the first process sets the step count and stops at the deadline; the other learns
+    both at the next step's all-reduce, so the two leave the loop together (else one would wait forever).
+    A budget spent before training starts (here: at once) still gets a step count at the first probe,
+    step + 10, and stops at the deadline, one step after the others learn the count."""
+    data = mocap_folder(tmp_path / "mocap")
+    for procs, stopped_at in ((2, 4), (1, 2)):
+        config = tmp_path / f"p{procs}.yaml"
+        config.write_text(TINY.replace("threads: 1", f"threads: 2\nprocesses: {procs}").replace("steps: 6", "steps: auto")
+                          + "time_budget_min: 0.0001\nreserve_min: 0.0\n")
+        out, run = tmp_path / "w" / f"p{procs}.pt", tmp_path / f"run{procs}"
+        res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config),
+                                       "--run-dir", str(run), "--seed", "3"])
+        assert res.exit_code == 0, res.output
+        ck = torch.load(run / "last.pt", weights_only=False)
+        assert (ck["step"], ck["total_steps"]) == (stopped_at, 12)
+        assert torch.load(out, weights_only=True)["train"]["stopped_early"] is True

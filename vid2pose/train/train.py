@@ -504,7 +504,9 @@ class Runner:
                 # steps: auto -> measure, then keep re-measuring while the run is young (the
                 # machine's load changes); the cosine barely moves in that phase.
                 probe = cfg["probe_steps"]
-                if lead and auto and step >= probe and step % probe == 0 and (time.time() - t_loop) < 0.3 * (deadline - t_loop):
+                # (the first probe always sets a count: a budget already spent would otherwise train forever)
+                if lead and auto and step >= probe and step % probe == 0 and (
+                        (total is None and pending_total is None) or (time.time() - t_loop) < 0.3 * (deadline - t_loop)):
                     recent = step_times[-4 * probe:] if len(step_times) > probe else step_times
                     sec = float(np.mean(recent[1:] if len(recent) > 2 else recent))
                     left = deadline - time.time()
