@@ -353,3 +353,30 @@ def test_data_parallel_processes_share_the_first_one_s_time_budget_decisions(tmp
         ck = torch.load(run / "last.pt", weights_only=False)
         assert (ck["step"], ck["total_steps"]) == (stopped_at, 12)
         assert torch.load(out, weights_only=True)["train"]["stopped_early"] is True
+
+
+def test_a_data_parallel_run_resumed_ends_where_the_uninterrupted_one_does(tmp_path):
+    """Stopped after 3 steps and resumed to 6, two processes end with the weights and moving average of the
+    6-step run that was never stopped (a constant learning rate, so that both runs have one schedule): both
+    processes restart from the checkpoint, the first alone keeps the average."""
+    data = mocap_folder(tmp_path / "mocap")
+    config = tmp_path / "dp.yaml"
+    config.write_text(TINY.replace("threads: 1", "threads: 2\nprocesses: 2")
+                      + "optim: {ema_decay: 0.5, warmup_steps: 1, lr_min_ratio: 1.0}\n")
+
+    def train(run, *extra):
+        res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "w" / f"{run}.pt"),
+                                       "--config", str(config), "--run-dir", str(tmp_path / run), "--seed", "3", *extra])
+        assert res.exit_code == 0, res.output
+        return torch.load(tmp_path / run / "last.pt", weights_only=False)
+
+    whole = train("whole")
+    assert train("halves", "--steps", "3")["step"] == 3
+    done = train("halves", "--steps", "6", "--resume")
+    assert done["step"] == 6
+    moved = False
+    for k in whole["model"]:
+        torch.testing.assert_close(done["model"][k], whole["model"][k], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(done["ema"][k], whole["ema"][k], rtol=1e-5, atol=1e-6)
+        moved |= not torch.equal(done["ema"][k], done["model"][k])
+    assert moved
