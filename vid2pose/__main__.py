@@ -1,3 +1,4 @@
 from vid2pose.cli import main
 
-main()
+if __name__ == "__main__":  # guarded: spawned training processes import the main module
+    main()
