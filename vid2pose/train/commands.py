@@ -384,7 +384,7 @@ gives from 2D {"without errors" if exact else "with the noise model's errors"}.
                 "`--cmu-only` for a CMU-only model.")
     steps_total = s.get("total_steps")
     threads = int(cfg.get("threads", tr.DEFAULTS["threads"]))
-    procs = int(cfg.get("processes") or 1)
+    procs = tr.processes_of(cfg)
     procs_txt = f" in {procs} data-parallel processes" if procs > 1 else ""
     # Machine-independent: no absolute paths of the machine that trained (the config is printed below).
     repro = _reproduce_chain(out.name, s)

@@ -397,7 +397,8 @@ class Runner:
         cfg = self.cfg
         lead = rank == 0  # the process that logs, checkpoints, keeps the average and decides on the schedule
         t_start = time.time()
-        torch.set_num_threads(max(1, int(cfg["threads"]) // world))
+        threads_own = max(1, int(cfg["threads"]) // world)  # the threads are shared among the processes
+        torch.set_num_threads(threads_own)
         torch.manual_seed(self.seed)
         tr, va = corpora if corpora is not None else self.corpora()
         self.val = va
@@ -440,7 +441,7 @@ class Runner:
         if lead:
             self.log(f"SSRSTF {cfg['model']} ({nparam / 1e6:.2f} M parameters), T={cfg['clip_len']}, "
                      f"batch {cfg['batch_size']}, seed {self.seed}"
-                     + (f", {world} processes of {max(1, int(cfg['threads']) // world)} thread(s)" if world > 1 else ""))
+                     + (f", {world} processes of {threads_own} thread(s)" if world > 1 else ""))
         deadline = budget_start + 60 * (cfg["time_budget_min"] - cfg["reserve_min"])
         B, T = cfg["batch_size"], cfg["clip_len"]
         B_own = B // world  # this process's windows of each step
@@ -517,7 +518,7 @@ class Runner:
                         else:  # all processes take it at the next step's all-reduce
                             pending_total = new_total
                         self.log(f"timing probe: {sec:.2f} s/step ({B / sec:.1f} windows/s, {B * T / sec:.0f} frames/s, "
-                                 f"data {1000 * data_time / step:.0f} ms/step) -> {total} steps in total")
+                                 f"data {1000 * data_time / step:.0f} ms/step) -> {new_total} steps in total")
                         prog.update(task, total=new_total)
                 prog.update(task, completed=step, loss=float(np.mean(hist[-20:])))
                 if lead and step % cfg["log_every"] == 0:
