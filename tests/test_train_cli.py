@@ -380,3 +380,55 @@ def test_a_data_parallel_run_resumed_ends_where_the_uninterrupted_one_does(tmp_p
         torch.testing.assert_close(done["ema"][k], whole["ema"][k], rtol=1e-5, atol=1e-6)
         moved |= not torch.equal(done["ema"][k], done["model"][k])
     assert moved
+
+
+def test_ctrl_c_or_sigterm_finishes_the_step_checkpoints_and_resume_gives_the_uninterrupted_weights(tmp_path, monkeypatch):
+    """A signal while a step is under way (sent here from the third batch's drawing): that step is finished,
+    checkpointed, the command exits 130 with where to resume, and `--resume` ends with the uninterrupted run's
+    weights. With two processes the first passes the stop on with that step's all-reduce: both stop after it."""
+    import os
+    import signal
+
+    from vid2pose.train import data as train_data
+
+    data = mocap_folder(tmp_path / "mocap")
+    real_make_batch = train_data.make_batch
+
+    def run(name, config_text, *extra, signal_at=None, signum=signal.SIGINT):
+        calls = []
+
+        def make_batch(*a, **k):  # this process's batches only (other processes import their own)
+            calls.append(1)
+            if len(calls) == signal_at:
+                os.kill(os.getpid(), signum)
+            return real_make_batch(*a, **k)
+
+        monkeypatch.setattr(train_data, "make_batch", make_batch)
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(config_text)
+        out = tmp_path / "w" / f"{name}.pt"
+        res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config),
+                                       "--run-dir", str(tmp_path / name), "--seed", "3", *extra])
+        return res, out, torch.load(tmp_path / name / "last.pt", weights_only=False)
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    _, whole_out, whole = run("whole", TINY)
+    res, out, ck = run("stopped", TINY, signal_at=3)
+    assert res.exit_code == 130, res.output
+    assert "interrupted (SIGINT) after step 3/6" in res.output and "--resume" in res.output
+    assert ck["step"] == 3 and not out.exists()  # no weights file that looks finished
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # handlers given back
+    res, out, ck = run("stopped", TINY, "--resume")
+    assert res.exit_code == 0, res.output
+    assert ck["step"] == 6
+    for k, v in whole["model"].items():
+        torch.testing.assert_close(ck["model"][k], v, rtol=1e-5, atol=1e-6)
+    assert out.exists() and whole_out.exists()
+
+    dp = TINY.replace("threads: 1", "threads: 2\nprocesses: 2")
+    res, out, ck = run("dp", dp, signal_at=3, signum=signal.SIGTERM)
+    assert res.exit_code == 130, res.output
+    assert "interrupted (SIGTERM) after step 3/6" in res.output and "did not stop" not in res.output
+    assert ck["step"] == 3 and not out.exists() and not list((tmp_path / "dp").glob("processes-*"))
+    res, out, ck = run("dp", dp, "--resume")
+    assert res.exit_code == 0 and ck["step"] == 6 and out.exists(), res.output

@@ -129,6 +129,10 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
             console.log(f"starting from {init} (sha256 {init_info['sha256'][:12]}…)")
         runner = tr.Runner(cfg, data, run_dir, seed, cmu_only, console, init_state=init_state, init_info=init_info)
         summary = runner.train(resume)
+        if summary.get("interrupted"):
+            console.print(f"interrupted ({summary['interrupted']}) after step {summary['steps']}/{summary['total_steps']}: "
+                          f"checkpoint {run_dir / 'last.pt'}; the same command with --resume continues it", soft_wrap=True)
+            return 130
         console.log(f"training done: {summary}")
         if config:
             summary["config_file"] = _repo_relative(Path(config))

@@ -29,6 +29,10 @@
   two processes of 1 thread: 1.39 s, each on 16; measured 2026-12-07). The first process does everything
   else (progress, checkpoints, the moving average, the time budget's decisions, which reach the others with
   the next step's all-reduce).
+* Ctrl-C or SIGTERM (a job scheduler's warning, ``kill``) while training: the step under way is finished,
+  a checkpoint written, and the run stops (``summary["interrupted"]``; ``--resume`` continues it, to the
+  same weights as an uninterrupted run). With data-parallel processes the first decides and the others
+  stop with it at the next all-reduce. A second Ctrl-C aborts at once (the last checkpoint stays).
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -258,14 +263,15 @@ def average_gradients(params: list, loss_value: float, control: list[float], wor
 
 
 def _worker(cfg, data, run_dir, seed, cmu_only, init_state, init_info, resume, rank, world, store) -> None:
-    """A data-parallel process other than the first (``Runner.train``): silent; Ctrl-C is the first's to handle
-    (it ends the others as it exits); an error is one line on stderr and a non-zero exit."""
+    """A data-parallel process other than the first (``Runner.train``): silent; Ctrl-C and SIGTERM are the
+    first's to handle (it stops the others at the next all-reduce, or ends them as it exits); an error is one
+    line on stderr and a non-zero exit."""
     import io
-    import signal
 
     from rich.console import Console
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a signal to the whole process group: the first decides
     try:
         Runner(cfg, data, Path(run_dir), seed, cmu_only, Console(file=io.StringIO()), init_state=init_state,
                init_info=init_info)._train(resume, rank, world, Path(store), None)
@@ -287,6 +293,34 @@ def _watch_workers(procs: list, console) -> None:
         if all(p.exitcode == 0 for p in procs):
             return
         time.sleep(1.0)
+
+
+class StopOnSignal:
+    """While in use (main thread only), Ctrl-C and SIGTERM set ``signum`` instead of ending the process, so the
+    training loop can finish its step and checkpoint; a second Ctrl-C raises KeyboardInterrupt at once.
+    A SIGINT already ignored (a background job of a non-interactive shell) stays ignored."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old: dict = {}
+
+    def __enter__(self) -> "StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -386,6 +420,7 @@ class Runner:
         for p in procs:  # they leave the loop at the same step as this one
             p.join(timeout=60)
             if p.is_alive():
+                self.log("a training process did not stop with the first one: ended it")
                 p.terminate()
         return summary
 
@@ -447,6 +482,7 @@ class Runner:
         B_own = B // world  # this process's windows of each step
         params = list(model.parameters())
         pending_total, pending_stop = None, False  # the first process's decisions, shared at the next all-reduce
+        interrupted = None  # the signal that stopped the run (Ctrl-C, SIGTERM), if one did
         model.train()
         last_ckpt = time.time()
         hist: list[float] = []
@@ -466,9 +502,10 @@ class Runner:
                           "loss_recent": float(np.mean(hist[-50:])) if hist else None}, ckpt_path)
             self.log(f"checkpoint ({reason}) step {step} -> {ckpt_path}")
 
-        with Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                      TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                      console=self.console, transient=False) as prog:
+        with StopOnSignal() as stop_signal, Progress(
+                TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=self.console, transient=False) as prog:
             task = prog.add_task("train", total=total or 0, completed=step, loss=float("nan"))
             while total is None or step < total:
                 t0 = time.time()
@@ -484,11 +521,14 @@ class Runner:
                 loss_value = float(loss.detach())
                 stop_now = False
                 if world > 1:
-                    control = [float(pending_total or 0), float(pending_stop)] if lead else [0.0, 0.0]
+                    control = ([float(pending_total or 0), float(pending_stop), float(stop_signal.signum or 0)]
+                               if lead else [0.0, 0.0, 0.0])
                     loss_value, control = average_gradients(params, loss_value, control, world)
                     if control[0] > 0:
                         total, pending_total = int(round(control[0])), None
                     stop_now = control[1] > 0
+                    if control[2] > 0:  # the first process was signalled before this step's all-reduce
+                        interrupted = int(round(control[2]))
                 lr = lr_at(step, total or 10 ** 9, o)
                 for g in opt.param_groups:
                     g["lr"] = lr
@@ -530,6 +570,12 @@ class Runner:
                 if time.time() - last_ckpt > 60 * cfg["checkpoint_minutes"]:
                     save("periodic")
                     last_ckpt = time.time()
+                if world == 1 and stop_signal.signum is not None:
+                    interrupted = stop_signal.signum
+                if interrupted is not None:
+                    if lead:
+                        self.log(f"{signal.Signals(interrupted).name}: stopped after step {step}/{total}")
+                    break
                 if stop_now:  # the first process's deadline, shared by the all-reduce of this step
                     stopped_early = True
                     break
@@ -540,7 +586,7 @@ class Runner:
                         stopped_early = True
                         break
                     pending_stop = True
-        save("final" if not stopped_early else "deadline")
+        save("interrupted" if interrupted is not None else "final" if not stopped_early else "deadline")
         el = time.time() - t_loop
         if world > 1:
             import torch.distributed as dist
@@ -548,6 +594,7 @@ class Runner:
             dist.destroy_process_group()
         samples *= world  # every process did as many windows
         return {"steps": step, "total_steps": total, "stopped_early": stopped_early,
+                **({"interrupted": signal.Signals(interrupted).name} if interrupted is not None else {}),
                 "train_minutes_by_source": {k: round(float(tr.lengths[[s == k for s in tr.sources]].sum())
                                                      / cfg["fps"] / 60, 2) for k in sorted(set(tr.sources))},
                 "train_seconds": round(elapsed_before + el, 1),
