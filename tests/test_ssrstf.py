@@ -144,3 +144,19 @@ def test_rejects_bad_input(tiny):
         tiny(torch.randn(1, 4, 16, 3))
     with pytest.raises(ValueError):
         SSRSTF.from_size("xxl")
+
+
+@pytest.mark.parametrize("axis,k2,d", [("temporal", 7, 3), ("spatial", 3, 2), ("temporal", 4, 3), ("spatial", 5, 1)])
+def test_the_spread_wide_kernel_is_the_dilated_convolution(axis, k2, d):
+    """SSRA.wide (the dilated kernel spread out with zeros) gives dw_wide's values and gradients, also with
+    an even spread length ((4 - 1) * 3 + 1 = 10: "same" padding split unevenly) and without dilation."""
+    torch.manual_seed(4)
+    mixer = SSRA(8, axis, 3, k2, d, 7)
+    x = torch.randn(2, 8, 19, 17, requires_grad=True)
+    ref = mixer.dw_wide(x)
+    gx_ref, gw_ref = torch.autograd.grad((ref * ref).sum(), (x, mixer.dw_wide.weight))
+    out = mixer.wide(x)
+    gx, gw = torch.autograd.grad((out * out).sum(), (x, mixer.dw_wide.weight))
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-5, atol=1e-5)

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .blocks import ActLayer, AdaptiveFusion, MetaFormerBlock, SkeletonAttention, make_activation
@@ -61,11 +62,27 @@ class SSRA(nn.Module):
         self.expand = nn.Conv2d(half, dim, 1)
         self.proj_out = nn.Conv2d(dim, dim, 1)
 
+    def wide(self, x: torch.Tensor) -> torch.Tensor:
+        """``dw_wide(x)``, with the dilated kernel spread out into an undilated one with zeros between its
+        taps: the same sums, but oneDNN's dilated depthwise convolution took about 4 times as long
+        (fwd + bwd of the temporal one on (16, 64, 27, 17), one thread: 9.2 against 2.4 ms)."""
+        conv = self.dw_wide
+        ax = 2 if self.axis == "temporal" else 3
+        d = conv.dilation[ax - 2]
+        if d == 1:
+            return conv(x)
+        w = conv.weight
+        shape = list(w.shape)
+        shape[ax] = (w.shape[ax] - 1) * d + 1
+        spread = w.new_zeros(shape)
+        spread[(slice(None),) * ax + (slice(None, None, d),)] = w
+        return F.conv2d(x, spread, conv.bias, padding="same", groups=conv.groups)
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         zc = z.permute(0, 3, 1, 2)  # (B, C, T, J) view, channels_last strides
         p = self.act(self.proj_in(zc))
         a1 = self.dw_local(p)
-        a2 = self.dw_wide(a1)
+        a2 = self.wide(a1)
         u1 = self.reduce_local(a1)
         u2 = self.reduce_wide(a2)
         # Channel mean and max of [u1; u2] without materialising the concatenation.
