@@ -56,6 +56,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vid2pose.atomic import atomic_path  # noqa: E402
 from vid2pose.lift.swaps import repair_limb_swaps  # noqa: E402
 from vid2pose.skeletons import blazepose33_world_to_h36m  # noqa: E402
 from vid2pose.skeletons import H36M_JOINTS  # noqa: E402
@@ -308,7 +309,7 @@ def score(poses_json: Path, truth_npz: Path, mp_world: dict[int, np.ndarray], no
     r["err2d"], r["err2d_repaired"] = limb_error(kp), limb_error(fixed)
     # for scripts/fit_noise.py: the 2D stage's H36M keypoints next to the exact truth
     r["fit"] = {"pred2d": np.stack([kp[k] for k in seen]), "true2d": gt2d, "true3d": gt_all[seen],
-                "focal": np.full(len(seen), float(truth["K"][0, 0]))}
+                "focal": np.full(len(seen), float(truth["K"][0, 0])), "frame": np.asarray(seen)}
     r["err2d_model"] = noise_model_errors(truth, noise)
     r["height_px"] = float(np.median(h))
     if ours:
@@ -474,8 +475,15 @@ def main() -> int:
     print(f"  after the swap repair     {summary2d(e_fix)}   (what the lifter is given)")
     print(f"  training noise model      {summary2d(e_nm)}   ({'as the weights were trained' if noise else 'its defaults'})")
     if args.save_2d:
-        fits = [r["fit"] for r in rows if "fit" in r]
-        np.savez_compressed(args.save_2d, **{k: np.concatenate([f[k] for f in fits]) for k in fits[0]})
+        fit_rows = [r for r in rows if "fit" in r]
+        fits = [r["fit"] for r in fit_rows]
+        arrays = {k: np.concatenate([f[k] for f in fits]) for k in fits[0]}
+        # which clip each frame is of ("clip": index into "clip_names"), for per-clip and per-run analyses
+        arrays["clip"] = np.concatenate([np.full(len(f["frame"]), i) for i, f in enumerate(fits)])
+        arrays["clip_names"] = np.array([f"{r['clip'].name} az {r['clip'].azimuth:g}" for r in fit_rows])
+        with atomic_path(args.save_2d) as tmp_npz:
+            with open(tmp_npz, "wb") as fh:  # a file object: np.savez would add ".npz" to the temp name
+                np.savez_compressed(fh, **arrays)
     print(f"  median person height {np.median([r['height_px'] for r in rows if 'height_px' in r]):.0f} px")
     print(f"\n{len(rows)} clips, {time.perf_counter() - t0:.0f} s (renders cached in {args.cache})")
     return 0
