@@ -432,3 +432,22 @@ def test_ctrl_c_or_sigterm_finishes_the_step_checkpoints_and_resume_gives_the_un
     assert ck["step"] == 3 and not out.exists() and not list((tmp_path / "dp").glob("processes-*"))
     res, out, ck = run("dp", dp, "--resume")
     assert res.exit_code == 0 and ck["step"] == 6 and out.exists(), res.output
+
+
+def test_minutes_fits_the_step_count_to_a_wall_time(tmp_path):
+    """--minutes replaces the config's fixed step count with one fitted to the time (here a budget spent at
+    once: the first probe gives step + 10 and the deadline stops the run); --steps with it is a usage error."""
+    data = mocap_folder(tmp_path / "mocap")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY + "reserve_min: 0.0\n")
+    out, run = tmp_path / "w" / "m.pt", tmp_path / "run"
+    res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config),
+                                   "--run-dir", str(run), "--seed", "3", "--minutes", "0.0001"])
+    assert res.exit_code == 0, res.output
+    ck = torch.load(run / "last.pt", weights_only=False)
+    assert (ck["step"], ck["total_steps"]) == (2, 12)  # not the config's 6
+    assert "--steps 12" in out.with_suffix(".md").read_text()  # the card's command fixes the fitted count
+    for extra in (["--steps", "3", "--minutes", "5"], ["--minutes", "0"]):
+        res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "x.pt"),
+                                       "--config", str(config), "--run-dir", str(tmp_path / "x"), *extra])
+        assert res.exit_code == 2 and "error: " in res.output, res.output

@@ -201,19 +201,22 @@ def mesh(
 def train_lifter(
     data: List[Path] = typer.Option(..., "--data", help="Motion-capture folder (BVH, .bvh.gz, ASF/AMC); repeat for several."),
     out: Path = typer.Option(..., "--out", "-o", help="Weights file to write (a model card .md is written beside it)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON config (configs/ssr-stf-proportions.yaml is the shipped run's)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON config (configs/ssr-stf-one-run.yaml: the shipped weights' recipe in one run)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
     cmu_only: bool = typer.Option(False, "--cmu-only", help="Train on the CMU data only (free for any use; leaves out CC BY-NC data)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints folder (default ~/.cache/vid2pose/train-runs/NAME)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the config's; 'auto' fits a time budget)."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall time for training, evaluation and the model card: "
+                                            "the step count is fitted to it (instead of --steps or the config's)."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from these lifter weights (fine-tuning, e.g. on your own mocap); same architecture as the config's."),
     device: str = DeviceOpt,
 ) -> None:
     """Train the SSR-STF lifter on motion capture (virtual cameras, 2D noise model), then evaluate it."""
     from vid2pose.train.commands import run_train_lifter
 
-    raise typer.Exit(run_train_lifter(data, out, config, seed, resume, cmu_only, device, run_dir, steps, init=init))
+    raise typer.Exit(run_train_lifter(data, out, config, seed, resume, cmu_only, device, run_dir, steps, init=init,
+                                      minutes=minutes))
 
 
 @app.command("eval-lifter")

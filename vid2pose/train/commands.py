@@ -103,11 +103,12 @@ def _as_run_title(cfg: dict) -> str:
 
 def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int, resume: bool, cmu_only: bool,
                      device: str = "auto", run_dir: Path | None = None, steps: int | None = None,
-                     init: Path | None = None) -> int:
+                     init: Path | None = None, minutes: float | None = None) -> int:
     """Train SSR-STF on the mocap under ``data``, evaluate on the held-out performers, write
     ``out`` (weights) and ``out`` with ``.md`` (model card). Checkpoints go to ``run_dir``.
     ``init``: a lifter weights file to start from (fine-tuning); its architecture must be the
-    config's, and its sha256 and own reproduce command go into the new card."""
+    config's, and its sha256 and own reproduce command go into the new card. ``minutes``: the run's wall time
+    (training, evaluation, card), the step count fitted to it (``steps: auto``)."""
     console = _console()
     try:
         data = [Path(d) for d in data]
@@ -115,9 +116,17 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
             if not d.exists():
                 console.print(f"error: {d} does not exist", soft_wrap=True)
                 return 2
+        if steps is not None and minutes is not None:
+            console.print("error: give --steps or --minutes, not both", soft_wrap=True)
+            return 2
+        if minutes is not None and not minutes > 0:
+            console.print(f"error: --minutes must be positive, got {minutes:g}", soft_wrap=True)
+            return 2
         cfg = tr.load_config(config)
         if steps is not None:
             cfg["steps"] = int(steps)
+        if minutes is not None:
+            cfg["steps"], cfg["time_budget_min"] = "auto", float(minutes)
         out = Path(out)
         run_dir = Path(run_dir) if run_dir else DEFAULT_RUN_ROOT / out.stem
         dev = _resolve_device(device)
