@@ -206,7 +206,7 @@ def train_lifter(
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
     cmu_only: bool = typer.Option(False, "--cmu-only", help="Train on the CMU data only (free for any use; leaves out CC BY-NC data)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints folder (default ~/.cache/vid2pose/train-runs/NAME)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the config's; 'auto' fits a time budget)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the config's; its 'steps: auto' fits them to its time budget)."),
     minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall time for training, evaluation and the model card: "
                                             "the step count is fitted to it (instead of --steps or the config's)."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from these lifter weights (fine-tuning, e.g. on your own mocap); same architecture as the config's."),
