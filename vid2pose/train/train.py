@@ -567,15 +567,15 @@ class Runner:
                              f"(mpjpe {parts['mpjpe']:.4f} n {parts['n_mpjpe']:.4f} vel {parts['vel']:.4f}"
                              + (f" p {parts['p_mpjpe']:.4f}" if "p_mpjpe" in parts else "") + ") "
                              f"lr {lr:.2e} {world * samples / el:.1f} windows/s")
-                if time.time() - last_ckpt > 60 * cfg["checkpoint_minutes"]:
-                    save("periodic")
-                    last_ckpt = time.time()
                 if world == 1 and stop_signal.signum is not None:
                     interrupted = stop_signal.signum
-                if interrupted is not None:
+                if interrupted is not None:  # before the periodic checkpoint: the step is saved once, below
                     if lead:
                         self.log(f"{signal.Signals(interrupted).name}: stopped after step {step}/{total}")
                     break
+                if time.time() - last_ckpt > 60 * cfg["checkpoint_minutes"]:
+                    save("periodic")
+                    last_ckpt = time.time()
                 if stop_now:  # the first process's deadline, shared by the all-reduce of this step
                     stopped_early = True
                     break
