@@ -447,6 +447,20 @@ def test_minutes_fits_the_step_count_to_a_wall_time(tmp_path):
     ck = torch.load(run / "last.pt", weights_only=False)
     assert (ck["step"], ck["total_steps"]) == (2, 12)  # not the config's 6
     assert "--steps 12" in out.with_suffix(".md").read_text()  # the card's command fixes the fitted count
+    # with --resume the minutes count from now: the step count is fitted anew (a spent budget again stops the
+    # run after one step; the checkpoint's 12 would have run 10 more)
+    res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(out), "--config", str(config),
+                                   "--run-dir", str(run), "--seed", "3", "--minutes", "0.0001", "--resume"])
+    ck = torch.load(run / "last.pt", weights_only=False)
+    assert res.exit_code == 0 and ck["step"] == 3 and "fitted to 0.0001" in " ".join(res.output.split()), res.output
+    # a finished fixed-length run goes on for the given time
+    fixed = tmp_path / "fixed"
+    args = ["train-lifter", "--data", str(data), "--out", str(tmp_path / "f.pt"), "--config", str(config),
+            "--run-dir", str(fixed), "--seed", "3"]
+    assert CliRunner().invoke(app, [*args, "--steps", "4"]).exit_code == 0
+    res = CliRunner().invoke(app, [*args, "--minutes", "0.02", "--resume"])
+    ck = torch.load(fixed / "last.pt", weights_only=False)
+    assert res.exit_code == 0 and ck["step"] > 4 and ck["total_steps"] >= 14, res.output
     for extra in (["--steps", "3", "--minutes", "5"], ["--minutes", "0"]):
         res = CliRunner().invoke(app, ["train-lifter", "--data", str(data), "--out", str(tmp_path / "x.pt"),
                                        "--config", str(config), "--run-dir", str(tmp_path / "x"), *extra])

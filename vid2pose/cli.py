@@ -208,7 +208,8 @@ def train_lifter(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoints folder (default ~/.cache/vid2pose/train-runs/NAME)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the config's; its 'steps: auto' fits them to its time budget)."),
     minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall time for training, evaluation and the model card: "
-                                            "the step count is fitted to it (instead of --steps or the config's)."),
+                                            "the step count is fitted to it (instead of --steps or the config's); with --resume, "
+                                            "the time from now on."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from these lifter weights (fine-tuning, e.g. on your own mocap); same architecture as the config's."),
     device: str = DeviceOpt,
 ) -> None:

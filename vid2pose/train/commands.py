@@ -108,7 +108,8 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
     ``out`` (weights) and ``out`` with ``.md`` (model card). Checkpoints go to ``run_dir``.
     ``init``: a lifter weights file to start from (fine-tuning); its architecture must be the
     config's, and its sha256 and own reproduce command go into the new card. ``minutes``: the run's wall time
-    (training, evaluation, card), the step count fitted to it (``steps: auto``)."""
+    (training, evaluation, card), the step count fitted to it (``steps: auto``); with ``resume``, the time from
+    now on, the resumed run's step count fitted anew."""
     console = _console()
     try:
         data = [Path(d) for d in data]
@@ -136,7 +137,8 @@ def run_train_lifter(data: list[Path], out: Path, config: Path | None, seed: int
         if init is not None:
             init_state, init_info = _init_weights(Path(init), cfg)
             console.log(f"starting from {init} (sha256 {init_info['sha256'][:12]}…)")
-        runner = tr.Runner(cfg, data, run_dir, seed, cmu_only, console, init_state=init_state, init_info=init_info)
+        runner = tr.Runner(cfg, data, run_dir, seed, cmu_only, console, init_state=init_state, init_info=init_info,
+                           refit_steps=minutes is not None)
         summary = runner.train(resume)
         if summary.get("interrupted"):
             console.print(f"interrupted ({summary['interrupted']}) after step {summary['steps']}/{summary['total_steps']}: "

@@ -262,7 +262,7 @@ def average_gradients(params: list, loss_value: float, control: list[float], wor
     return float(flat[n - 1]), [float(v) for v in flat[n:]]
 
 
-def _worker(cfg, data, run_dir, seed, cmu_only, init_state, init_info, resume, rank, world, store) -> None:
+def _worker(cfg, data, run_dir, seed, cmu_only, init_state, init_info, resume, refit_steps, rank, world, store) -> None:
     """A data-parallel process other than the first (``Runner.train``): silent; Ctrl-C and SIGTERM are the
     first's to handle (it stops the others at the next all-reduce, or ends them as it exits); an error is one
     line on stderr and a non-zero exit."""
@@ -274,7 +274,7 @@ def _worker(cfg, data, run_dir, seed, cmu_only, init_state, init_info, resume, r
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a signal to the whole process group: the first decides
     try:
         Runner(cfg, data, Path(run_dir), seed, cmu_only, Console(file=io.StringIO()), init_state=init_state,
-               init_info=init_info)._train(resume, rank, world, Path(store), None)
+               init_info=init_info, refit_steps=refit_steps)._train(resume, rank, world, Path(store), None)
     except Exception as e:  # noqa: BLE001 - a worker reports and exits; the first process ends the run
         print(f"error: training process {rank}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
@@ -338,13 +338,15 @@ def sha256_of(path: Path) -> str:
 
 class Runner:
     def __init__(self, cfg: dict, data: list[Path], run_dir: Path, seed: int, cmu_only: bool, console=None,
-                 init_state: dict | None = None, init_info: dict | None = None):
+                 init_state: dict | None = None, init_info: dict | None = None, refit_steps: bool = False):
         """``init_state``: a state dict to start from instead of a fresh model (fine-tuning); a resumed
         checkpoint takes precedence over it. ``init_info`` (where it came from) is kept in the
-        checkpoints, so a resumed run still knows, and returned in the summary."""
+        checkpoints, so a resumed run still knows, and returned in the summary. ``refit_steps``: a
+        resumed run with ``steps: auto`` fits its step count anew to the time budget, counted from now
+        (``--minutes`` with ``--resume``), instead of keeping the checkpoint's."""
         from rich.console import Console
 
-        self.init_state, self.init_info = init_state, init_info
+        self.init_state, self.init_info, self.refit_steps = init_state, init_info, refit_steps
 
         self.cfg, self.data, self.run_dir, self.seed, self.cmu_only = cfg, [Path(d) for d in data], Path(run_dir), seed, cmu_only
         self.console = console or Console(stderr=True)
@@ -404,7 +406,7 @@ class Runner:
         ctx = torch.multiprocessing.get_context("spawn")
         procs = [ctx.Process(target=_worker, daemon=True,  # daemons: they end when this process does
                              args=(self.cfg, self.data, self.run_dir, self.seed, self.cmu_only, self.init_state,
-                                   self.init_info, resume, rank, world, str(store)))
+                                   self.init_info, resume, self.refit_steps, rank, world, str(store)))
                  for rank in range(1, world)]
         for p in procs:
             p.start()
@@ -455,6 +457,7 @@ class Runner:
         ema = None
         step, total, elapsed_before = 0, None, 0.0
         budget_start = t_start
+        refit = False
         if resume and ckpt_path.exists():
             ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
             model.load_state_dict(ck["model"])
@@ -465,11 +468,19 @@ class Runner:
             elapsed_before = float(ck.get("train_seconds", 0.0))
             if isinstance(cfg["steps"], int) and int(cfg["steps"]) != total:
                 total = int(cfg["steps"])  # an explicit step count extends or shortens the schedule
+            refit = self.refit_steps and not isinstance(cfg["steps"], int)
+            if refit:
+                # a first count from the run's own pace so far (the same in every process, and the learning
+                # rate never meets a schedule without an end); the timing probes below correct it
+                sec = elapsed_before / step if step and elapsed_before > 0 else None
+                if sec:
+                    total = step + max(10, int(0.95 * 60 * (cfg["time_budget_min"] - cfg["reserve_min"]) / sec))
             if lead:
-                self.log(f"resumed from {ckpt_path} at step {step}/{total}")
+                self.log(f"resumed from {ckpt_path} at step {step}/{total}"
+                         + (f" (the steps fitted to {cfg['time_budget_min']:g} minutes from now)" if refit else ""))
         elif isinstance(cfg["steps"], int):
             total = int(cfg["steps"])
-        auto = not isinstance(cfg["steps"], int) and total is None
+        auto = not isinstance(cfg["steps"], int) and (total is None or refit)
         if ema_decay > 0 and ema is None and lead:  # starts as the weights it averages (a checkpoint without one: from there)
             ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         nparam = sum(p.numel() for p in model.parameters())
