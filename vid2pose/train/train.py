@@ -398,6 +398,7 @@ class Runner:
     def train(self, resume: bool) -> dict:
         """Train (``processes`` > 1: in that many data-parallel processes, this one the first); the summary."""
         world = processes_of(self.cfg)
+        t_begin = time.time()
         if world == 1:
             return self._train(resume, 0, 1, None, None)
         corpora = self.corpora()  # before the others start: they read the cache this writes
@@ -412,7 +413,7 @@ class Runner:
             p.start()
         threading.Thread(target=_watch_workers, args=(procs, self.console), daemon=True).start()
         try:
-            summary = self._train(resume, 0, world, store, corpora)
+            summary = self._train(resume, 0, world, store, corpora, t_begin)
         except BaseException:  # Ctrl-C or an error here: the others would wait for this process in vain
             for p in procs:
                 p.terminate()
@@ -426,7 +427,8 @@ class Runner:
                 p.terminate()
         return summary
 
-    def _train(self, resume: bool, rank: int, world: int, store: Path | None, corpora) -> dict:
+    def _train(self, resume: bool, rank: int, world: int, store: Path | None, corpora,
+               t_begin: float | None = None) -> dict:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         from vid2pose.train.data import make_batch
@@ -456,7 +458,7 @@ class Runner:
         ema_decay = float(o.get("ema_decay") or 0.0)
         ema = None
         step, total, elapsed_before = 0, None, 0.0
-        budget_start = t_start
+        budget_start = t_begin or t_start  # the time budget counts the data loading before the processes start too
         refit = False
         if resume and ckpt_path.exists():
             ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
