@@ -235,6 +235,11 @@ def update_ema(ema: dict, model: torch.nn.Module, decay: float) -> None:
             ema[k].copy_(v)
 
 
+def fitted_steps(step: int, seconds_left: float, sec_per_step: float) -> int:
+    """The step count that ends a run at ``step`` within ``seconds_left`` (5 % kept spare; at least 10 more)."""
+    return step + max(10, int(0.95 * seconds_left / sec_per_step))
+
+
 def processes_of(cfg: dict) -> int:
     """The config's data-parallel process count (``processes``, 1 when unset), checked against the batch."""
     world = int(cfg.get("processes") or 1)
@@ -476,7 +481,7 @@ class Runner:
                 # rate never meets a schedule without an end); the timing probes below correct it
                 sec = elapsed_before / step if step and elapsed_before > 0 else None
                 if sec:
-                    total = step + max(10, int(0.95 * 60 * (cfg["time_budget_min"] - cfg["reserve_min"]) / sec))
+                    total = fitted_steps(step, 60 * (cfg["time_budget_min"] - cfg["reserve_min"]), sec)
             if lead:
                 self.log(f"resumed from {ckpt_path} at step {step}/{total}"
                          + (f" (the steps fitted to {cfg['time_budget_min']:g} minutes from now)" if refit else ""))
@@ -564,7 +569,7 @@ class Runner:
                     recent = step_times[-4 * probe:] if len(step_times) > probe else step_times
                     sec = float(np.mean(recent[1:] if len(recent) > 2 else recent))
                     left = deadline - time.time()
-                    new_total = step + max(10, int(0.95 * left / sec))
+                    new_total = fitted_steps(step, left, sec)
                     if total is None or abs(new_total - total) > 0.02 * total:
                         if world == 1:
                             total = new_total
