@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 
 import torch
 
@@ -97,7 +98,16 @@ def in_processes(cfg: dict, world: int, steps: int, reduce: bool) -> list[dict]:
                                                 barrier)) for rank in range(world)]
     for p in procs:
         p.start()
-    results = [queue.get() for _ in procs]
+    results = []
+    while len(results) < world:  # a process that died never reports: fail instead of waiting forever
+        try:
+            results.append(queue.get(timeout=1.0))
+        except Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                for p in procs:
+                    p.kill()
+                raise RuntimeError(f"a timing process failed (exit code {dead[0]})")
     for p in procs:
         p.join()
     return results
