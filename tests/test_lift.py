@@ -312,3 +312,24 @@ def test_mediapipe_visibility_goes_to_the_lifter_on_its_training_scale(ours):
     c = lift_track(track, meta, ours, LiftSettings(focal=700.0))
     np.testing.assert_allclose(a.joints_cam, b.joints_cam, atol=1e-6)
     assert np.abs(a.joints_cam - c.joints_cam).max() > 1e-4
+
+
+def test_the_shipped_card_describes_the_shipped_file():
+    # weights/ssr-stf.md is the only record of how weights/ssr-stf.pt was made: its sha256 and the config in
+    # the file must be the card's, so a swapped file or a stale card fails here.
+    import hashlib
+    import json
+    import re
+    from pathlib import Path
+
+    weights = Path(__file__).resolve().parents[1] / "weights"
+    if not (weights / "ssr-stf.pt").exists():
+        pytest.skip("weights/ssr-stf.pt is not present")
+    card = (weights / "ssr-stf.md").read_text()
+    sha = hashlib.sha256((weights / "ssr-stf.pt").read_bytes()).hexdigest()
+    assert f"sha256 `{sha}`" in card
+    stored = torch.load(weights / "ssr-stf.pt", map_location="cpu", weights_only=True)
+    model_kwargs = re.search(r"model: `SSRSTF\(\*\*(\{.*?\})\)`", card).group(1)
+    assert json.loads(model_kwargs) == stored["config"]
+    run = stored["train"]
+    assert f"seed {run['seed']}, {run['steps']} of {run['total_steps']} steps" in card
