@@ -6,16 +6,10 @@ from pathlib import Path
 
 import yaml
 
+from test_train_cli import TINY  # the tiny model of the train-lifter tests
 from vid2pose.train import train as tr
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = """
-model: {n_layers: 1, dim_feat: 16, dim_rep: 32, mlp_ratio: 2, num_heads: 2, use_layer_scale: true,
-        layer_scale_init_value: 0.1}
-clip_len: 9
-batch_size: 4
-threads: 1
-"""
 
 
 def test_step_benchmark_times_every_phase_in_one_and_two_processes(monkeypatch):
